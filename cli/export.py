@@ -1,0 +1,52 @@
+"""`contrastkit embed`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import Data, RunDir
+
+
+def load_data_for_run(host, run, data: Optional[str]):
+    """Read SRC (default: the run's own data) and give it the run's split rule."""
+    from contrastkit.core.sources import read_source
+
+    src = data if data is not None else run.config["data"]
+    return read_source(host.registry, run.config["plugin"], src, run.config.get("data_options", {})).with_split()
+
+
+def embed(
+    run_dir: RunDir,
+    data: Data = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The parquet file to write "
+                                                "(default: RUN_DIR/embeddings.parquet).")] = None,
+) -> None:
+    """Export the frozen encoder's embeddings of SRC to a parquet file (id, embedding, label, split)."""
+    from contrastkit.core.export import embeddings_frame, write_embeddings
+    from contrastkit.core.plugins import get_host, warn_failures
+    from contrastkit.core.runs import load_run
+
+    host = get_host()
+    warn_failures(host)
+    run = load_run(run_dir, host)
+    samples = run.prepare(load_data_for_run(host, run, data))
+    h = run.embed(samples)
+    out = out or run_dir / "embeddings.parquet"
+    frame = embeddings_frame(samples.ids, h, samples.labels, samples.split)
+    write_embeddings(out, frame, {
+        "config_hash": run.card.get("config_hash", ""),
+        "encoder": run.config["encoder"]["name"],
+        "plugin": run.config["plugin"],
+        "run": str(run_dir),
+        "data": samples.source,
+        "dim": int(h.shape[1]),
+        "granularity": samples.meta.get("granularity", "sample"),
+    })
+    typer.echo(f"wrote {len(samples)} embeddings of dimension {h.shape[1]} to {out}")
+
+
+def add_to(app: typer.Typer) -> None:
+    app.command("embed")(embed)

@@ -1,0 +1,84 @@
+"""`contrastkit pretrain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import ConfigFile, Data, Plugin, Seed, Views
+
+
+def build_config(host, plugin: str, config: Optional[Path], overrides: dict, out: Optional[Path] = None,
+                 resume: bool = False) -> dict:
+    """Defaults ← config file ← flags; on --resume the run's saved config is the base."""
+    from contrastkit.core import config as cfgmod
+    from contrastkit.core.runs import CONFIG_FILE
+
+    modality = host.modality(plugin)
+    file_cfg = cfgmod.load_toml(config) if config is not None else {}
+    saved = out / CONFIG_FILE if out is not None else None
+    if resume and saved is not None and saved.is_file():
+        base = json.loads(saved.read_text())
+        if file_cfg:
+            base = cfgmod.deep_merge(base, file_cfg)
+        base["plugin"] = plugin
+    else:
+        base = cfgmod.resolve(modality.defaults, file_cfg, {})
+        base["plugin"] = plugin
+        if base.get("data") is None:
+            base["data"] = modality.default_data
+    for section in ("loss", "encoder"):
+        name = overrides.pop(section, None)
+        if name is not None and base[section].get("name") != name:
+            base[section] = {"name": name}
+    cfg = cfgmod.deep_merge(base, {k: v for k, v in overrides.items() if v is not None})
+    cfgmod.check(cfg)
+    return cfg
+
+
+def pretrain(
+    plugin: Plugin,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The run directory to create (or to resume).")],
+    data: Data = None,
+    config: ConfigFile = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Number of epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Samples per step and device.")] = None,
+    views: Views = None,
+    loss: Annotated[Optional[str], typer.Option("--loss", help="A registered loss, e.g. infonce.")] = None,
+    encoder: Annotated[Optional[str], typer.Option("--encoder", help="A registered encoder of the plugin.")] = None,
+    devices: Annotated[Optional[int], typer.Option("--devices", help="Processes/GPUs (DDP when > 1).")] = None,
+    seed: Seed = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Pretrain an encoder on PLUGIN's data with contrastive views; writes a run directory."""
+    from contrastkit.core.plugins import get_host, warn_failures
+    from contrastkit.core.training import pretrain as run_pretrain
+
+    host = get_host()
+    warn_failures(host)
+    cfg = build_config(host, plugin, config, {
+        "data": data, "epochs": epochs, "batch_size": batch_size, "views": views, "loss": loss,
+        "encoder": encoder, "devices": devices, "seed": seed, "lr": lr,
+    }, out, resume)
+    summary = run_pretrain(host, cfg, out, resume=resume, progress=progress)
+    if not summary:  # not rank 0
+        return
+    d = summary["diagnostics"]
+    typer.echo(
+        f"pretrained '{plugin}' on {summary['data']['source']} ({summary['data']['n_train']} training items) "
+        f"for {summary['epochs_done']} epochs in {summary['train_seconds']:.1f} s; final loss {summary['final_loss']:.4f}"
+    )
+    typer.echo(
+        f"embeddings: alignment {d['alignment']:.3f}, uniformity {d['uniformity']:.3f}, "
+        f"effective rank {d['effective_rank']:.1f} of {d['dim']}"
+    )
+    typer.echo(f"run: {out}")
+
+
+def add_to(app: typer.Typer) -> None:
+    app.command("pretrain")(pretrain)

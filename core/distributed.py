@@ -1,0 +1,34 @@
+"""Small helpers for code that runs the same on one process and under DDP."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every rank along dim 0, keeping the autograd graph.
+
+    The backward pass sums the gradients that every rank computes for each
+    slice and hands each rank the gradient of its own slice, so a loss over
+    the gathered tensor back-propagates into every rank's encoder.  Shapes
+    must be equal on all ranks (the trainer drops the last incomplete batch).
+    On one process it returns ``x`` unchanged.
+    """
+    if not is_distributed():
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x), dim=0)

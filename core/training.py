@@ -1,0 +1,318 @@
+"""Pretraining on Lightning Fabric.
+
+One code path for CPU, one GPU and many (DDP through ``--devices N``, torchrun
+or SLURM).  Every epoch ends with an atomically written checkpoint; a resumed
+run reproduces an uninterrupted one with the same seed, because every source
+of randomness is re-derived from (seed, epoch, step, rank): the shuffling
+(``DistributedSampler.set_epoch``), the views (a fresh ``torch.Generator`` per
+step) and dropout (the global RNG re-seeded per epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from . import diagnostics
+from .components import build_views
+from .config import config_hash, diff_keys
+from .data import TEST, TRAIN, Samples
+from .errors import ConfigError, DataError
+from .runs import (CARD_FILE, CKPT_DIR, CONFIG_FILE, LAST_CKPT, METRICS_FILE, build_model, embed_items,
+                   load_checkpoint, move_to, write_json)
+from .sources import read_source
+from .views import make_generator
+
+
+class _Items(Dataset):
+    def __init__(self, items) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        return self.items[i]
+
+
+def mix_seed(*parts: int) -> int:
+    """A deterministic 63-bit seed from integers (no Python hash randomisation)."""
+    s = 0x9E3779B97F4A7C15
+    for p in parts:
+        s = (s ^ (int(p) + 0x9E3779B97F4A7C15 + (s << 6) + (s >> 2))) & ((1 << 63) - 1)
+    return s
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("contrastkit", "torch", "lightning", "torch-geometric", "pytorch-forecasting", "polars",
+                 "pluggy", "numpy", "scikit-learn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def check_run_dir(out: Path, cfg: dict, resume: bool) -> None:
+    """Refuse to overwrite a run, or to resume one of another config (before any side effect)."""
+    cfg_file = out / CONFIG_FILE
+    if resume:
+        if not cfg_file.is_file():
+            raise ConfigError(f"{out}: nothing to resume (no {CONFIG_FILE}); drop --resume to start a new run.")
+        old = json.loads(cfg_file.read_text())
+        if config_hash(old) != config_hash(cfg):
+            keys = diff_keys(old, cfg)
+            raise ConfigError(
+                f"{out}: --resume on a run of another config (it differs in {', '.join(keys)}); "
+                "resume with the run's own config or start a new run with another --out."
+            )
+    elif cfg_file.exists() or (out / CKPT_DIR).exists():
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.fabric", "lightning.fabric.utilities.seed", "lightning.fabric.utilities.distributed",
+                 "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)`.*")
+
+
+def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Pretrain ``cfg['plugin']``'s encoder on ``cfg['data']``, writing the run to ``out``.
+
+    Returns the run summary (also written to the run card).
+    """
+    from lightning.fabric import Fabric
+
+    _quiet_lightning()
+    out = Path(out)
+    check_run_dir(out, cfg, resume)
+    modality = host.modality(cfg["plugin"])
+    strategy = "ddp" if cfg["devices"] > 1 else "auto"
+    fabric = Fabric(accelerator=cfg["accelerator"], devices=cfg["devices"], strategy=strategy,
+                    precision=cfg["precision"])
+    fabric.launch()
+    rank0 = fabric.global_rank == 0
+    world, rank = fabric.world_size, fabric.global_rank
+
+    # ---- data: split before anything is fitted --------------------------------
+    t0 = time.time()
+    raw = read_source(host.registry, cfg["plugin"], cfg["data"], cfg["data_options"])
+    split_rule = "source" if raw.split is not None else "hash of id (20% test)"
+    samples = raw.with_split()
+    train = samples.part(TRAIN)
+    if len(train) < 2:
+        raise DataError(f"{samples.source or cfg['data']}: {len(train)} training item(s); pretraining needs at least 2.")
+    ckpt_path = out / CKPT_DIR / LAST_CKPT
+    ckpt = load_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
+    if ckpt is not None and ckpt.get("data_fingerprint") and samples.fingerprint and \
+            ckpt["data_fingerprint"] != samples.fingerprint:
+        raise ConfigError(f"{out}: --resume with other data than the run was trained on ({samples.source}).")
+    state_in = ckpt.get("prep_state") if ckpt is not None else None
+    if modality.prepare is not None:
+        train, prep_state = modality.prepare(train, state_in, cfg["data_options"])
+    else:
+        prep_state = {}
+    meta = dict(train.meta)
+    if modality.check is not None:
+        modality.check(train, cfg)
+
+    # ---- model, views, optimiser --------------------------------------------------
+    fabric.seed_everything(cfg["seed"], verbose=False)
+    model = build_model(host, cfg, meta)
+    views = build_views(host.registry, cfg["plugin"], cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+    n = len(train)
+    batch_size = cfg["batch_size"]
+    notes = []
+    if n < batch_size * world:
+        batch_size = max(2, n // world)
+        notes.append(f"batch size lowered to {batch_size}: the training split has {n} items for {world} device(s).")
+    if n < 2 * world:
+        raise DataError(f"{samples.source}: {n} training items cannot be split over {world} devices.")
+    sampler = DistributedSampler(_Items(train.items), num_replicas=world, rank=rank, shuffle=True,
+                                 seed=cfg["seed"], drop_last=True)
+    loader = DataLoader(_Items(train.items), batch_size=batch_size, sampler=sampler, drop_last=True,
+                        collate_fn=modality.collate, num_workers=cfg["num_workers"])
+    steps_per_epoch = len(loader)
+    total_steps = steps_per_epoch * cfg["epochs"]
+    warmup = cfg.get("warmup_epochs", 0) * steps_per_epoch
+
+    def lr_factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress_ = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    model, optimizer = fabric.setup(model, optimizer)
+    loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False, move_to_device=True)
+    device = fabric.device
+
+    start_epoch = 0
+    if ckpt is not None:
+        remainder = fabric.load(ckpt_path, {"model": model, "optimizer": optimizer})
+        scheduler.load_state_dict(remainder["scheduler"])
+        start_epoch = int(remainder["epoch"])
+        if start_epoch >= cfg["epochs"] and rank0:
+            notes.append(f"the run already finished {start_epoch} epoch(s); nothing to train.")
+
+    # ---- run directory --------------------------------------------------------------
+    chash = config_hash(cfg)
+    card: dict[str, Any] = {
+        "status": "running",
+        "plugin": cfg["plugin"],
+        "config_hash": chash,
+        "seed": cfg["seed"],
+        "data": {
+            "source": samples.source or str(cfg["data"]),
+            "fingerprint": samples.fingerprint,
+            "n_items": len(samples),
+            "n_train": n,
+            "split": split_rule,
+            "meta": meta,
+        },
+        "world_size": world,
+        "device": str(device),
+        "versions": versions(),
+        "protocol": "pretrain on the training split only; the test split is never seen by the encoder",
+    }
+    if rank0:
+        (out / CKPT_DIR).mkdir(parents=True, exist_ok=True)
+        write_json(out / CONFIG_FILE, cfg)
+        if ckpt is not None and (out / CARD_FILE).is_file():
+            card = {**json.loads((out / CARD_FILE).read_text()), **card}
+        write_json(out / CARD_FILE, card)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+    fabric.barrier()
+
+    unwrapped = model.module if hasattr(model, "module") else model
+    diag_items = list(train.items[: min(n, 2048)])
+
+    def diagnose() -> dict[str, float]:
+        enc = unwrapped.encoder
+        h = torch.from_numpy(embed_items(enc, modality, diag_items, device))
+        g = make_generator(mix_seed(cfg["seed"], 999_983), device)
+        was = enc.training
+        enc.eval()
+        with torch.no_grad():
+            pairs = [[], []]
+            for s in range(0, len(diag_items), 256):
+                batch = move_to(modality.collate(diag_items[s:s + 256]), device)
+                v = views(batch, g)
+                pairs[0].append(enc(v[0]).float().cpu())
+                pairs[1].append(enc(v[1]).float().cpu())
+        enc.train(was)
+        return diagnostics.report(h, torch.cat(pairs[0]), torch.cat(pairs[1]))
+
+    if rank0 and ckpt is None:
+        card["diagnostics_init"] = diagnose()
+
+    # ---- training loop ----------------------------------------------------------------
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    show = progress and rank0
+    bar = Progress(TextColumn("[bold]pretrain[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=console, disable=not show or not console.is_terminal, transient=False)
+    task = bar.add_task("train", total=(cfg["epochs"] - start_epoch) * steps_per_epoch,
+                        epoch=f"{start_epoch + 1}/{cfg['epochs']}", loss="-")
+    history = []
+    with bar:
+        for epoch in range(start_epoch, cfg["epochs"]):
+            sampler.set_epoch(epoch)
+            torch.manual_seed(mix_seed(cfg["seed"], epoch, rank))
+            model.train()
+            sums: dict[str, torch.Tensor] = {}
+            tic, seen = time.perf_counter(), 0
+            for step, batch in enumerate(loader):
+                g = make_generator(mix_seed(cfg["seed"], epoch, step, rank), device)
+                out_ = model(views(batch, g))
+                optimizer.zero_grad(set_to_none=True)
+                fabric.backward(out_.loss)
+                optimizer.step()
+                scheduler.step()
+                if not torch.isfinite(out_.loss):
+                    raise ConfigError(
+                        f"the loss became {out_.loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        "lower 'lr' or raise the loss temperature."
+                    )
+                for key, val in {"loss": out_.loss, **out_.parts}.items():
+                    sums[key] = sums.get(key, 0.0) + val.detach().float()
+                seen += batch_size * world
+                bar.update(task, advance=1, loss=f"{out_.loss.item():.4f}", epoch=f"{epoch + 1}/{cfg['epochs']}")
+            seconds = time.perf_counter() - tic
+            means = {k: float(fabric.all_reduce(v / steps_per_epoch, reduce_op="mean")) for k, v in sums.items()}
+            record = {"epoch": epoch + 1, **means, "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 4),
+                      "samples_per_s": round(seen / max(seconds, 1e-9), 2)}
+            history.append(record)
+            _save_checkpoint(fabric, out, {
+                "model": model, "optimizer": optimizer, "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
+                "config": cfg, "config_hash": chash, "meta": meta, "prep_state": prep_state,
+                "data_fingerprint": samples.fingerprint,
+            }, epoch + 1, cfg.get("keep_checkpoints", 2))
+            if rank0:
+                with open(out / METRICS_FILE, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                if show:
+                    console.print(
+                        f"epoch {epoch + 1}/{cfg['epochs']}  loss {means['loss']:.4f}  "
+                        f"{record['samples_per_s']:.0f} samples/s", highlight=False)
+
+    # ---- end of run: diagnostics and run card --------------------------------------
+    summary: dict[str, Any] = {}
+    if rank0:
+        diag = diagnose()
+        card = {**json.loads((out / CARD_FILE).read_text()), **{k: v for k, v in card.items() if k != "status"}}
+        card.update({
+            "status": "finished",
+            "epochs_done": max(start_epoch, cfg["epochs"]),
+            "diagnostics": diag,
+            "final_loss": history[-1]["loss"] if history else card.get("final_loss"),
+            "train_seconds": round(sum(r["seconds"] for r in history) + card.get("train_seconds", 0.0), 3),
+            "wall_seconds": round(time.time() - t0, 3),
+        })
+        if diag["effective_rank"] < 2.0:
+            print(f"warning: the embeddings have collapsed (effective rank {diag['effective_rank']:.2f}); "
+                  "try a higher temperature, stronger views or a lower learning rate.", file=sys.stderr)
+        write_json(out / CARD_FILE, card)
+        summary = card
+    fabric.barrier()
+    return summary
+
+
+def _save_checkpoint(fabric, out: Path, state: dict, epoch: int, keep: int) -> None:
+    ckpt_dir = out / CKPT_DIR
+    tmp = ckpt_dir / f".epoch-{epoch:04d}.ckpt.tmp"
+    fabric.save(tmp, state)
+    fabric.barrier()
+    if fabric.global_rank == 0:
+        final = ckpt_dir / f"epoch-{epoch:04d}.ckpt"
+        os.replace(tmp, final)
+        last_tmp = ckpt_dir / f".{LAST_CKPT}.tmp"
+        shutil.copyfile(final, last_tmp)
+        os.replace(last_tmp, ckpt_dir / LAST_CKPT)
+        old = sorted(ckpt_dir.glob("epoch-*.ckpt"))
+        for p in old[: max(0, len(old) - max(1, int(keep)))]:
+            p.unlink(missing_ok=True)
+    fabric.barrier()
