@@ -133,8 +133,8 @@ class PluginHost:
             info.components = []
         for hook_name, kind in hookspecs.REGISTRATION_HOOKS.items():
             hook = getattr(self.pm.hook, hook_name)
-            # pluggy calls the most recently registered first; we want core first.
-            for impl in reversed(hook.get_hookimpls()):
+            # get_hookimpls() is in registration order (core first, then entry points by name).
+            for impl in hook.get_hookimpls():
                 info = self.plugins[impl.plugin_name]
                 if info.status != "loaded":
                     continue
@@ -176,7 +176,7 @@ class PluginHost:
         return self.registry.get("modality", name, name).obj
 
     def modalities(self) -> list[str]:
-        return self.registry.names("modality")
+        return sorted(c.name for c in self.registry.of_kind("modality"))
 
     def add_commands(self, app: Any) -> None:
         self.pm.hook.register_commands(app=app)

@@ -33,7 +33,7 @@ from .config import config_hash, diff_keys
 from .data import TEST, TRAIN, Samples
 from .errors import ConfigError, DataError
 from .runs import (CARD_FILE, CKPT_DIR, CONFIG_FILE, LAST_CKPT, METRICS_FILE, build_model, embed_items,
-                   load_checkpoint, move_to, write_json)
+                   atomic_write_text, load_checkpoint, move_to, write_json)
 from .sources import read_source
 from .views import make_generator
 
@@ -127,6 +127,9 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     state_in = ckpt.get("prep_state") if ckpt is not None else None
     if modality.prepare is not None:
         train, prep_state = modality.prepare(train, state_in, cfg["data_options"])
+        held_out = samples.part(TEST)
+        if len(held_out):  # the test items are never trained on, but bad ones must fail now, not at embed time
+            modality.prepare(held_out, prep_state, cfg["data_options"])
     else:
         prep_state = {}
     meta = dict(train.meta)
@@ -199,6 +202,11 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         write_json(out / CONFIG_FILE, cfg)
         if ckpt is not None and (out / CARD_FILE).is_file():
             card = {**json.loads((out / CARD_FILE).read_text()), **card}
+        if ckpt is not None and (out / METRICS_FILE).is_file():
+            # Drop lines of epochs after the checkpoint (a run killed between log and checkpoint).
+            kept = [l for l in (out / METRICS_FILE).read_text().splitlines()
+                    if l.strip() and json.loads(l).get("epoch", 0) <= start_epoch]
+            atomic_write_text(out / METRICS_FILE, "".join(k + "\n" for k in kept))
         write_json(out / CARD_FILE, card)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
@@ -263,7 +271,8 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                 bar.update(task, advance=1, loss=f"{out_.loss.item():.4f}", epoch=f"{epoch + 1}/{cfg['epochs']}")
             seconds = time.perf_counter() - tic
             means = {k: float(fabric.all_reduce(v / steps_per_epoch, reduce_op="mean")) for k, v in sums.items()}
-            record = {"epoch": epoch + 1, **means, "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 4),
+            record = {"epoch": epoch + 1, **means, "lr": scheduler.get_last_lr()[0], "steps": steps_per_epoch,
+                      "seconds": round(seconds, 4),
                       "samples_per_s": round(seen / max(seconds, 1e-9), 2)}
             history.append(record)
             _save_checkpoint(fabric, out, {

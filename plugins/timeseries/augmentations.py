@@ -465,10 +465,18 @@ class ContextualCrop(JointAugmentation):
 
     All K views therefore contain the same ``l`` time steps of each series,
     starting at index ``a_j`` of view j (see :meth:`crops`).
+
+    With ``same_length=True`` (the default) every view gets one length
+    ``n ~ U{l .. L}`` and view j starts ``a_j`` steps before the common segment,
+    ``a_j ~ U{max(0, s+n-L) .. min(s, n-l)}``: the views still share the same
+    ``l`` steps, and the encoder can process all K views in one batched pass.
     """
 
-    def __init__(self, min_overlap: float = 0.5) -> None:
+    def __init__(self, min_overlap: float = 0.5, same_length: bool = True) -> None:
         self.min_overlap = _check_fraction(type(self).__name__, "min_overlap", min_overlap, open_low=True)
+        if not isinstance(same_length, bool):
+            raise ConfigError(f"{type(self).__name__}: same_length must be true or false, got {same_length!r}.")
+        self.same_length = same_length
 
     def crops(
         self, batch: torch.Tensor, k: int, generator: torch.Generator | None
@@ -489,8 +497,14 @@ class ContextualCrop(JointAugmentation):
             raise DataError(f"{who}: series at batch row {shortest} has no valid time steps.")
         common = _scalar_randint(max(1, math.ceil(self.min_overlap * span)), span, generator, dev)
         place = _scalar_randint(0, span - common, generator, dev)
-        left = [_scalar_randint(0, place, generator, dev) for _ in range(k)]
-        right = [_scalar_randint(0, span - common - place, generator, dev) for _ in range(k)]
+        if self.same_length:
+            n = _scalar_randint(common, span, generator, dev)
+            lo, hi = max(0, place + n - span), min(place, n - common)
+            left = [_scalar_randint(lo, hi, generator, dev) for _ in range(k)]
+            right = [n - common - a for a in left]
+        else:
+            left = [_scalar_randint(0, place, generator, dev) for _ in range(k)]
+            right = [_scalar_randint(0, span - common - place, generator, dev) for _ in range(k)]
         first = place - max(left)  # union of the views within the window: [first, last)
         last = place + common + max(right)
         # Per sample, shift the union so that it stays inside [0, length).

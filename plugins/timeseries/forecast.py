@@ -31,6 +31,17 @@ Protocol (``forecast-with-embeddings``, version 1):
 5. **Mean ± std over seeds.**  Model initialisation and batch order are drawn
    from each seed; both variants see the same seed.
 
+What this evaluator cannot control: the encoder must not have been
+pretrained on the test period, and the run's preprocessing (e.g. a
+normalisation fitted per series over its whole length) must not have been
+fitted on it either.  For a forecasting data set the pretraining side should
+cut every series at :func:`time_split` (same ``horizon`` and
+``test_fraction``) before it trains or fits anything.
+
+Series shorter than :func:`min_length` are left out (``n_series`` counts
+those used); a :class:`DataError` is raised when none is long enough, or when
+the series' channel count differs from the encoder's ``in_channels``.
+
 Metrics: ``mae_without``/``mae_with`` (and ``_std``), ``mae_ratio`` (with /
 without; below 1 means the embeddings help), the same for sMAPE, and
 ``naive_mae``/``naive_smape`` of a seasonal-naive forecast (last value when
@@ -39,7 +50,8 @@ without; below 1 means the embeddings help), the same for sMAPE, and
 Options (``ctx.options``): ``horizon``, ``context``, ``test_fraction``,
 ``max_epochs``, ``pca_dims``, ``target_channel`` (0), ``season`` (1, or
 ``ctx.meta["season"]``), ``hidden_size`` (32), ``batch_size`` (16),
-``learning_rate`` (1e-2), ``accelerator`` ("cpu").
+``learning_rate`` (1e-2), ``accelerator`` ("cpu"), ``threads`` (1, torch
+threads while the forecaster trains).
 """
 
 from __future__ import annotations
@@ -61,10 +73,19 @@ __all__ = [
     "EVALUATORS",
     "ForecastEvaluator",
     "ForecastSettings",
+    "build_frame",
+    "covariate_frame",
     "fit_covariates",
+    "fit_forecaster",
+    "make_datasets",
     "min_length",
+    "predict",
+    "quiet",
     "resolve_settings",
+    "seasonal_naive",
+    "smape",
     "time_split",
+    "torch_threads",
     "window_samples",
 ]
 
@@ -90,6 +111,7 @@ class ForecastSettings:
     batch_size: int = 16
     learning_rate: float = 1e-2
     accelerator: str = "cpu"
+    threads: int = 1
 
 
 def _int_option(options: dict[str, Any], name: str, default: int, low: int = 1) -> int:
@@ -105,7 +127,7 @@ def _int_option(options: dict[str, Any], name: str, default: int, low: int = 1) 
 
 
 def resolve_settings(options: dict[str, Any], length: int, meta: dict[str, Any] | None = None) -> ForecastSettings:
-    """Fill the defaults that depend on the (shortest usable) series length ``length``.
+    """Fill the defaults that depend on the (longest) series length ``length``.
 
     ``horizon`` defaults to ``min(12, max(1, length // 10))`` and ``context``
     (the encoder window, also the forecaster's look-back) to
@@ -132,6 +154,7 @@ def resolve_settings(options: dict[str, Any], length: int, meta: dict[str, Any] 
         batch_size=_int_option(options, "batch_size", 16),
         learning_rate=float(lr),
         accelerator=str(options.get("accelerator", "cpu")),
+        threads=_int_option(options, "threads", 1),
     )
 
 
@@ -185,7 +208,6 @@ def fit_covariates(
     times: Sequence[np.ndarray],
     splits: Sequence[int],
     dims: int,
-    seed: int = 0,
 ) -> tuple[list[np.ndarray], Any]:
     """Fit a PCA on the embeddings of training windows only; transform all.
 
@@ -197,38 +219,13 @@ def fit_covariates(
     """
     from sklearn.decomposition import PCA
 
+    if not all(np.isfinite(h).all() for h in embeddings):
+        raise DataError("the encoder returned non-finite embeddings for some windows; expected finite numbers.")
     train = np.concatenate([h[np.asarray(t) < s] for h, t, s in zip(embeddings, times, splits)], axis=0)
     train = train.astype(np.float64)
-    if not np.isfinite(train).all():
-        raise DataError("the encoder returned non-finite embeddings for some training windows; expected finite numbers.")
     k = max(1, min(dims, train.shape[1], train.shape[0] - 1))
-    pca = PCA(n_components=k, random_state=seed).fit(train)
+    pca = PCA(n_components=k, svd_solver="full").fit(train)
     return [pca.transform(h.astype(np.float64)).astype(np.float32) for h in embeddings], pca
-
-
-# --------------------------------------------------------------------------- the forecaster
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence lightning's and pytorch-forecasting's logging and warnings inside the block."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # imported first: importing lightning sets its loggers' level itself
-        import lightning.pytorch  # noqa: F401
-        import pytorch_forecasting  # noqa: F401
-    saved = {}
-    for name in _LOGGERS:
-        log = logging.getLogger(name)
-        saved[name] = log.level
-        log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
 
 
 def build_frame(
@@ -256,6 +253,80 @@ def build_frame(
     frame = pd.concat(parts, ignore_index=True)
     frame["series"] = frame["series"].astype("category")
     return frame, offset
+
+
+def covariate_frame(
+    series: Sequence[np.ndarray],
+    embed: Callable[[Samples], np.ndarray],
+    settings: ForecastSettings,
+    like: Samples | None = None,
+) -> tuple[Any, int, Any]:
+    """Steps 1-2 of the protocol: split each series in time, embed its past windows, reduce by PCA.
+
+    Returns the long frame of :func:`build_frame`, the common first test
+    ``time_idx`` and the PCA, which was fitted on windows ending in the
+    training period only.
+    """
+    source = (like.source if like is not None else "") or "the data"
+    splits = [time_split(a.shape[1], settings.horizon, settings.test_fraction) for a in series]
+    embeddings, times = [], []
+    for a in series:
+        windows = window_samples(a, settings.context, like=like)
+        h = np.asarray(embed(windows), dtype=np.float32)
+        if h.ndim != 2 or h.shape[0] != len(windows):
+            raise DataError(
+                f"{source}: the encoder returned embeddings of shape {h.shape} for {len(windows)} windows; "
+                "expected one row per window."
+            )
+        embeddings.append(h)
+        times.append(np.asarray(windows.ids))
+    covariates, pca = fit_covariates(embeddings, times, splits, settings.pca_dims)
+    targets = [a[settings.target_channel] for a in series]
+    frame, test_start = build_frame(targets, times, covariates, splits)
+    return frame, test_start, pca
+
+
+# --------------------------------------------------------------------------- the forecaster
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence lightning's and pytorch-forecasting's logging and warnings inside the block."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # imported first: importing lightning sets its loggers' level itself
+        import lightning.pytorch  # noqa: F401
+        import pytorch_forecasting  # noqa: F401
+    saved = {}
+    for name in _LOGGERS:
+        log = logging.getLogger(name)
+        saved[name] = log.level
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op torch threads, then restore the previous number.
+
+    The forecaster is tiny: one thread is as fast as several on an idle
+    machine and an order of magnitude faster on a busy one (threads spin
+    waiting for each other on every small matrix product).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def make_datasets(frame: Any, test_start: int, settings: ForecastSettings, covariates: list[str]) -> tuple[Any, Any]:
@@ -294,8 +365,8 @@ def fit_forecaster(train: Any, settings: ForecastSettings, seed: int) -> Any:
     """Train N-HiTS on the training set with the given seed; returns the model in eval mode."""
     import lightning.pytorch as pl
     from pytorch_forecasting.metrics import MAE
-    from torch import nn
     from pytorch_forecasting.models import NHiTS
+    from torch import nn
 
     pl.seed_everything(seed, workers=True, verbose=False)
     model = NHiTS.from_dataset(
@@ -378,7 +449,7 @@ class ForecastEvaluator(Evaluator):
 
     def run(self, ctx: EvalContext) -> dict[str, float]:
         series = self._series(ctx)
-        settings = resolve_settings(ctx.options, min(s.shape[1] for _, s in series), ctx.meta)
+        settings = resolve_settings(ctx.options, max(s.shape[1] for _, s in series), ctx.meta)
         source = ctx.samples.source or "the data"
         need = min_length(settings.horizon, settings.context, settings.test_fraction)
         usable = [(sid, s) for sid, s in series if s.shape[1] >= need]
@@ -395,30 +466,14 @@ class ForecastEvaluator(Evaluator):
                 f"{usable[0][1].shape[0]} channel(s)."
             )
 
-        # 1. split in time, before anything is fitted
-        splits = [time_split(s.shape[1], settings.horizon, settings.test_fraction) for _, s in usable]
-        # 2. embeddings of past windows, PCA fitted on training windows only
-        embeddings, times = [], []
-        for sid, s in usable:
-            windows = window_samples(s, settings.context, like=ctx.samples)
-            h = np.asarray(ctx.embed(windows), dtype=np.float32)
-            if h.ndim != 2 or h.shape[0] != len(windows):
-                raise DataError(
-                    f"{source}: the encoder returned embeddings of shape {h.shape} for {len(windows)} windows; "
-                    "expected one row per window."
-                )
-            embeddings.append(h)
-            times.append(np.asarray(windows.ids))
-        seed0 = ctx.seeds[0] if ctx.seeds else 0
-        covariates, _ = fit_covariates(embeddings, times, splits, settings.pca_dims, seed=seed0)
-        targets = [s[settings.target_channel] for _, s in usable]
-        frame, test_start = build_frame(targets, times, covariates, splits)
+        # 1.-2. split in time, embed the past windows, PCA fitted on training windows only
+        frame, test_start, _ = covariate_frame([a for _, a in usable], ctx.embed, settings, like=ctx.samples)
         emb_cols = [c for c in frame.columns if c.startswith("emb_")]
 
         # 3./4. same rows, same seeds, without and with the covariates
         results: dict[str, list[float]] = {k: [] for k in ("mae_without", "mae_with", "smape_without", "smape_with")}
         naive: tuple[float, float] | None = None
-        with quiet():
+        with quiet(), torch_threads(settings.threads):
             variants = {"without": make_datasets(frame, test_start, settings, []),
                         "with": make_datasets(frame, test_start, settings, emb_cols)}
             if len(variants["with"][1]) == 0:  # pragma: no cover - guaranteed by min_length

@@ -113,7 +113,7 @@ def test_repr_shows_arguments():
     assert repr(Jitter(0.05, p=0.5)) == "Jitter(sigma=0.05, p=0.5)"
     assert repr(TimeWarp(0.1, knots=3)) == "TimeWarp(sigma=0.1, knots=3, p=1.0)"
     assert repr(RandomCrop(0.5)) == "RandomCrop(length=0.5, p=1.0)"
-    assert repr(ContextualCrop()) == "ContextualCrop(min_overlap=0.5)"
+    assert repr(ContextualCrop()) == "ContextualCrop(min_overlap=0.5, same_length=True)"
 
 
 @pytest.mark.parametrize(
@@ -319,11 +319,14 @@ def test_frequency_mask_uses_each_valid_region():
 # ----------------------------------------------------------------------------- contextual crop
 
 
-def test_contextual_crop_views_share_a_common_segment():
+@pytest.mark.parametrize("same_length", [True, False])
+def test_contextual_crop_views_share_a_common_segment(same_length):
     x = padded()
-    aug = ContextualCrop(0.5)
+    aug = ContextualCrop(0.5, same_length=same_length)
     views, starts, common = aug.crops(x, 3, make_generator(0))
     assert len(views) == 3 and common >= math.ceil(0.5 * 17)
+    if same_length:
+        assert len({v.shape[-1] for v in views}) == 1
     for v, s in zip(views, starts):
         assert v.shape[:2] == (4, 2) and v.shape[-1] <= 17
         assert not torch.isnan(v[:3]).any()  # inside every valid region
