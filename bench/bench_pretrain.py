@@ -27,9 +27,14 @@ Reported per variant (median over ``--repeats`` subprocesses):
   plain the same data reading + model building + training loop;
 * peak memory of the measured call: on CPU the rise of the process's peak
   resident set size (VmHWM above VmRSS after resetting VmHWM through
-  /proc/self/clear_refs just before the call; imports excluded), and the
-  process's absolute VmHWM (imports included); on an accelerator, also
-  ``max_memory_allocated`` over the call.
+  /proc/self/clear_refs just before the call; imports excluded; with glibc's
+  default settings, so memory that the allocator keeps after a free counts),
+  and the process's absolute VmHWM (imports included); on an accelerator,
+  also ``max_memory_allocated`` over the call.
+
+Both variants draw the views with the trainer's per-step generator seeds, so
+they crop the same lengths and do the same arithmetic; the losses still differ
+(the trainer uses AdamW, a cosine LR schedule and Fabric's seeding).
 
 Usage::
 
@@ -50,7 +55,7 @@ from pathlib import Path
 
 import torch
 
-from _common import (acc_peak_since, acc_reset_peak, child_env, fmt, machine, mib, pick_device, rss_peak_kib,
+from _common import (acc_peak_since, acc_reset_peak, fmt, machine, mib, pick_device, rss_peak_kib,
                      rss_reset_peak, set_threads, sync)
 
 PLUGIN = "timeseries"
@@ -100,6 +105,7 @@ def run_plain(host, cfg: dict, device: torch.device) -> dict:
     from contrastkit.core.data import TRAIN
     from contrastkit.core.heads import build_head
     from contrastkit.core.sources import read_source
+    from contrastkit.core.training import mix_seed
     from contrastkit.core.views import make_generator
 
     t0 = time.perf_counter()
@@ -116,15 +122,15 @@ def run_plain(host, cfg: dict, device: torch.device) -> dict:
     batch_size = min(cfg["batch_size"], len(train.items))
     loader = DataLoader(list(train.items), batch_size=batch_size, shuffle=True, drop_last=True,
                         collate_fn=modality.collate)
-    gen = make_generator(cfg["seed"], device)
     epoch_seconds, rates, last_loss = [], [], float("nan")
     encoder.train(), head.train()
-    for _ in range(cfg["epochs"]):
+    for epoch in range(cfg["epochs"]):
         tic, seen = time.perf_counter(), 0
         total = torch.zeros((), device=device)
-        for batch in loader:
+        for step, batch in enumerate(loader):
             batch = batch.to(device, non_blocking=True)
-            vs = views(batch, gen)
+            # the trainer's per-step view seeds: the same crops (hence the same compute) in both variants
+            vs = views(batch, make_generator(mix_seed(cfg["seed"], epoch, step, 0), device))
             if len({tuple(v.shape) for v in vs}) == 1:  # one encoder pass for all views, as the trainer does
                 hs = encoder(torch.cat(vs, dim=0)).split(batch.shape[0], dim=0)
             else:
@@ -180,7 +186,9 @@ def spawn(variant: str, args) -> dict:
     for flag, value in (("--data", args.data), ("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None:
             cmd += [flag, str(value)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
+    # the default allocator settings: forcing glibc to unmap freed blocks (as bench_infonce's memory
+    # children do) slows training ~2.5x here, and the throughput is measured in the same process
+    res = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("BENCH-RESULT ")]
     if res.returncode != 0 or not lines:
         sys.stderr.write(res.stdout + res.stderr)

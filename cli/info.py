@@ -9,7 +9,7 @@ import typer
 
 from .options import Json
 
-PLURAL = {"modality": "modalities", "loss": "losses"}
+from contrastkit.core.errors import PLURALS as PLURAL
 
 
 def plugins(json_out: Json = False) -> None:

@@ -48,11 +48,21 @@ BASE_CONFIG: dict[str, Any] = {
 NOT_HASHED = ("epochs", "devices", "num_workers", "accelerator", "keep_checkpoints")
 
 
+#: Tables that name a component: a table naming another component replaces the old one whole
+#: (its parameters belong to the old component).
+COMPONENT_TABLES = ("encoder", "loss", "head", "joint_view")
+#: Values that switch an optional component off in a TOML file (TOML has no null).
+OFF = (False, "none", {})
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     """A copy of ``base`` with ``override`` merged in (dicts recursively; other values replaced)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "joint_view":
+        same_component = key not in COMPONENT_TABLES or (
+            isinstance(value, dict) and isinstance(out.get(key), dict)
+            and value.get("name", out[key].get("name")) == out[key].get("name"))
+        if isinstance(value, dict) and value and isinstance(out.get(key), dict) and same_component:
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -109,8 +119,10 @@ def check(cfg: dict) -> None:
     if not isinstance(augs, list) or not all(isinstance(a, dict) and a.get("name") for a in augs):
         raise ConfigError("config 'augmentations' must be a list of tables, each with a 'name'.")
     jv = cfg.get("joint_view")
+    if any(jv is off or jv == off for off in OFF):
+        cfg["joint_view"] = jv = None
     if jv is not None and not (isinstance(jv, dict) and jv.get("name")):
-        raise ConfigError("config 'joint_view' must be a table with a 'name', or absent.")
+        raise ConfigError("config 'joint_view' must be a table with a 'name', or \"none\" to switch it off.")
 
 
 def params(section: dict) -> dict:

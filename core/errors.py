@@ -26,8 +26,11 @@ class RegistryError(ContrastkitError):
     """A component is unknown, or registered twice."""
 
 
+PLURALS = {"modality": "modalities", "loss": "losses"}
+
+
 def unknown_name(kind: str, name: str, valid: list[str] | tuple[str, ...], where: str = "") -> RegistryError:
     """Build the standard 'unknown X' error that lists the valid names."""
     where = f" for {where}" if where else ""
     choices = ", ".join(sorted(valid)) if valid else "none are installed"
-    return RegistryError(f"unknown {kind} '{name}'{where}; valid {kind}s: {choices}.")
+    return RegistryError(f"unknown {kind} '{name}'{where}; valid {PLURALS.get(kind, kind + 's')}: {choices}.")

@@ -22,8 +22,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import ContrastkitError, RegistryError
-from .registry import ANY, Component, Registry
+from .errors import ContrastkitError, RegistryError, unknown_name
+from .registry import Component, Registry
 
 DISABLE_ENV = "CONTRASTKIT_DISABLE_PLUGINS"
 ENTRY_POINT_GROUP = "contrastkit"
@@ -173,7 +173,11 @@ class PluginHost:
         return [p for p in self.plugins.values() if p.status == "failed"]
 
     def modality(self, name: str):
-        return self.registry.get("modality", name, name).obj
+        """The registered Modality called ``name``; an unknown name lists the installed ones."""
+        found = self.registry.find("modality", name, name)
+        if found is None:
+            raise unknown_name("modality", name, self.modalities())
+        return found.obj
 
     def modalities(self) -> list[str]:
         return sorted(c.name for c in self.registry.of_kind("modality"))

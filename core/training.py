@@ -31,7 +31,7 @@ from . import diagnostics
 from .components import build_views
 from .config import config_hash, diff_keys
 from .data import TEST, TRAIN, Samples
-from .errors import ConfigError, DataError
+from .errors import ConfigError, ContrastkitError, DataError
 from .runs import (CARD_FILE, CKPT_DIR, CONFIG_FILE, LAST_CKPT, METRICS_FILE, build_model, embed_items,
                    atomic_write_text, load_checkpoint, move_to, write_json)
 from .sources import read_source
@@ -47,6 +47,16 @@ class _Items(Dataset):
 
     def __getitem__(self, i: int):
         return self.items[i]
+
+
+#: Stop (as if preempted) right after this epoch's checkpoint: for testing resumption.
+STOP_ENV = "CONTRASTKIT_STOP_AFTER_EPOCH"
+
+
+class Interrupted(ContrastkitError):
+    """Training stopped before its last epoch; the checkpoints allow --resume."""
+
+    exit_code = 3
 
 
 def mix_seed(*parts: int) -> int:
@@ -166,7 +176,8 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     model, optimizer = fabric.setup(model, optimizer)
-    loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False, move_to_device=True)
+    # Not fabric.setup_dataloaders: its wrapper calls sampler.set_epoch(number of iterations so far),
+    # which differs after a resume; we set the epoch ourselves and move batches to the device.
     device = fabric.device
 
     start_epoch = 0
@@ -254,6 +265,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
             sums: dict[str, torch.Tensor] = {}
             tic, seen = time.perf_counter(), 0
             for step, batch in enumerate(loader):
+                batch = move_to(batch, device)
                 g = make_generator(mix_seed(cfg["seed"], epoch, step, rank), device)
                 out_ = model(views(batch, g))
                 optimizer.zero_grad(set_to_none=True)
@@ -287,6 +299,8 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                     console.print(
                         f"epoch {epoch + 1}/{cfg['epochs']}  loss {means['loss']:.4f}  "
                         f"{record['samples_per_s']:.0f} samples/s", highlight=False)
+            if os.environ.get(STOP_ENV, "") == str(epoch + 1) and epoch + 1 < cfg["epochs"]:
+                raise Interrupted(f"stopped after epoch {epoch + 1} as {STOP_ENV} asks; continue with --resume.")
 
     # ---- end of run: diagnostics and run card --------------------------------------
     summary: dict[str, Any] = {}

@@ -503,6 +503,8 @@ def _ts_samples(problem: str, tables: list[tuple[str | None, TsTable]], files: l
         "n_classes": n_classes,
         "problem": problem,
         "task": task,
+        # The file declares missing values ('?'): the time-series modality then accepts NaN by default.
+        "missing": any(bool(t.header.missing) for _, t in tables),
     }
     return Samples(ids=ids, items=items, labels=labels, split=split, meta=meta, source=source,
                    fingerprint=file_fingerprint(*files))

@@ -51,7 +51,6 @@ def test_nan_values(cli, tmp_path):
 
 def test_series_shorter_than_crop(cli, tmp_path, tiny_data):
     cfg = tmp_path / "crop.toml"
-    cfg.write_text('joint_view = {}\n[[augmentations]]\nname = "random_crop"\nlength = 64\n')
     cfg.write_text('[[augmentations]]\nname = "random_crop"\nlength = 64\n')
     r = cli("pretrain", "timeseries", "--data", tiny_data, "--config", cfg, "--out", tmp_path / "run")
     _one_sentence_error(r, "crop length 64", "32 time steps")
@@ -59,7 +58,7 @@ def test_series_shorter_than_crop(cli, tmp_path, tiny_data):
 
 
 @pytest.mark.parametrize("args,needles", [
-    (["pretrain", "nosuchplugin"], ["unknown modality 'nosuchplugin'", "timeseries"]),
+    (["pretrain", "nosuchplugin"], ["unknown modality 'nosuchplugin'; valid modalities: timeseries"]),
     (["pretrain", "timeseries", "--loss", "nosuchloss"], ["unknown loss 'nosuchloss'", "infonce"]),
     (["pretrain", "timeseries", "--encoder", "nosuchenc"], ["unknown encoder 'nosuchenc'", "dilated_conv"]),
 ])

@@ -19,12 +19,16 @@ def _weights(run):
 
 
 @pytest.mark.slow
-def test_resume_reproduces_uninterrupted_run(cli, tmp_path, tiny_data, tiny_recipe):
+def test_resume_reproduces_uninterrupted_run(cli, tmp_path, tiny_data, tiny_recipe, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
-    common = ["--data", tiny_data, "--config", tiny_recipe, "--no-progress"]
-    assert cli("pretrain", "timeseries", *common, "--out", a, "--epochs", "3").code == 0
-    assert cli("pretrain", "timeseries", *common, "--out", b, "--epochs", "1").code == 0
-    r = cli("pretrain", "timeseries", *common, "--out", b, "--epochs", "3", "--resume")
+    common = ["--data", tiny_data, "--config", tiny_recipe, "--no-progress", "--epochs", "3"]
+    assert cli("pretrain", "timeseries", *common, "--out", a).code == 0
+    monkeypatch.setenv("CONTRASTKIT_STOP_AFTER_EPOCH", "1")  # as if preempted after epoch 1
+    r = cli("pretrain", "timeseries", *common, "--out", b)
+    assert r.code == 3 and "stopped after epoch 1" in r.err, r
+    assert json.loads((b / "run.json").read_text())["status"] == "running"
+    monkeypatch.delenv("CONTRASTKIT_STOP_AFTER_EPOCH")
+    r = cli("pretrain", "timeseries", *common, "--out", b, "--resume")
     assert r.code == 0, r
     wa, ea = _weights(a)
     wb, eb = _weights(b)
