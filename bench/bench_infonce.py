@@ -89,7 +89,7 @@ def check_equal(impls, z1, z2) -> dict[str, float]:
         loss = step(fn, z1, z2)
         out[name] = (loss.detach().double().cpu(), z1.grad.detach().double().cpu(), z2.grad.detach().double().cpu())
     (lr, g1r, g2r), (lo, g1o, g2o) = out["reference"], out["ours"]
-    torch.testing.assert_close(lo, lr, rtol=1e-5, atol=1e-6, msg=lambda m: f"InfoNCE loss differs: {m}")
+    torch.testing.assert_close(lo, lr, rtol=1e-4, atol=1e-6, msg=lambda m: f"InfoNCE loss differs: {m}")
     scale = max(g1r.abs().max().item(), g2r.abs().max().item())
     for a, r in ((g1o, g1r), (g2o, g2r)):
         torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-4 * scale, msg=lambda m: f"InfoNCE gradient differs: {m}")

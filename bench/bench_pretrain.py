@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from _common import (acc_peak_since, acc_reset_peak, fmt, machine, mib, pick_device, rss_peak_kib,
                      rss_reset_peak, set_threads, sync)
@@ -68,8 +69,8 @@ def recipe(host, epochs: int, device: torch.device, data: str | None, seed: int,
     from contrastkit.plugins.timeseries.modality import DEFAULTS
 
     overrides = {"epochs": epochs, "seed": seed, "batch_size": batch_size,
-                 # Fabric's accelerator names match torch device types (cpu, cuda, mps, ...)
-                 "accelerator": device.type}
+                 # on an accelerator, Fabric's "auto" picks the one torch reports, as pick_device does
+                 "accelerator": "cpu" if device.type == "cpu" else "auto"}
     cfg = resolve(DEFAULTS, None, overrides)
     cfg["plugin"] = PLUGIN
     cfg["data"] = data or host.modality(PLUGIN).default_data
@@ -79,7 +80,7 @@ def recipe(host, epochs: int, device: torch.device, data: str | None, seed: int,
 # ----------------------------------------------------------------------------------- children
 
 def run_contrastkit(host, cfg: dict, device: torch.device) -> dict:
-    from contrastkit.core.training import pretrain
+    from contrastkit.core.training import pretrain  # imported by child() before the measured call
 
     with tempfile.TemporaryDirectory(prefix="ck-bench-") as tmp:
         out = Path(tmp) / "run"
@@ -94,13 +95,13 @@ def run_contrastkit(host, cfg: dict, device: torch.device) -> dict:
         "final_loss": records[-1]["loss"],
         "n_train": summary["data"]["n_train"],
         "batch_size": cfg["batch_size"],
+        "trainer_device": summary.get("device"),  # where Fabric put the model
     }
 
 
 def run_plain(host, cfg: dict, device: torch.device) -> dict:
     """A plain PyTorch loop over the same prepared data with the same components."""
-    from torch.utils.data import DataLoader
-
+    # imported by child() before the measured call
     from contrastkit.core.components import build_encoder, build_loss, build_views
     from contrastkit.core.data import TRAIN
     from contrastkit.core.heads import build_head
@@ -123,7 +124,8 @@ def run_plain(host, cfg: dict, device: torch.device) -> dict:
     loader = DataLoader(list(train.items), batch_size=batch_size, shuffle=True, drop_last=True,
                         collate_fn=modality.collate)
     epoch_seconds, rates, last_loss = [], [], float("nan")
-    encoder.train(), head.train()
+    encoder.train()
+    head.train()
     for epoch in range(cfg["epochs"]):
         tic, seen = time.perf_counter(), 0
         total = torch.zeros((), device=device)
@@ -155,10 +157,14 @@ def child(args) -> None:
     # everything each variant imports, before the measured call
     from contrastkit.core.plugins import get_host
 
+    import contrastkit.core.components  # noqa: F401
+    import contrastkit.core.sources  # noqa: F401
+    import contrastkit.core.training  # noqa: F401
+
     if args.child == "contrastkit":
         import lightning.fabric  # noqa: F401
-
-        import contrastkit.core.training  # noqa: F401
+    # torch imports torch._dynamo (~1 s) when the first optimizer is made; lightning's import does it too
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     host = get_host()
     cfg = recipe(host, args.epochs, device, args.data, args.seed, args.batch_size)
     run = run_contrastkit if args.child == "contrastkit" else run_plain
@@ -210,6 +216,7 @@ def summarise(runs: list[dict]) -> dict:
         "epoch1_samples_per_s": med([r["samples_per_s"][0] for r in runs]),
         "wall_s": med([r["wall_s"] for r in runs]),
         "train_s": med([sum(r["epoch_seconds"]) for r in runs]),
+        "fixed_s": med([r["wall_s"] - sum(r["epoch_seconds"]) for r in runs]),
         "rss_rise_mib": mib(med([r["rss_rise_bytes"] for r in runs])),
         "vmhwm_mib": mib(med([r["vmhwm_bytes"] for r in runs])),
         "acc_peak_mib": mib(med([r["acc_peak_bytes"] for r in runs])),
@@ -252,6 +259,8 @@ def main(argv=None) -> int:
     summary = {v: summarise(runs[v]) for v in VARIANTS}
     ck, pl = summary["contrastkit"], summary["plain"]
     first = runs["contrastkit"][0]
+    if first.get("trainer_device") and torch.device(first["trainer_device"]).type != device.type:
+        print(f"warning: the trainer ran on {first['trainer_device']}, the plain loop on {device}.")
     print(f"\n{first['n_train']} training series, batch size {first['batch_size']}, "
           f"{first['n_train'] // first['batch_size']} steps per epoch\n")
     rows = [
@@ -259,6 +268,7 @@ def main(argv=None) -> int:
         ("epoch-1 samples/s", "epoch1_samples_per_s", ".1f", "plain/ck"),
         ("training loop s (all epochs)", "train_s", ".2f", "ck/plain"),
         ("wall s (whole call)", "wall_s", ".2f", "ck/plain"),
+        ("outside the loop s (wall - loop)", "fixed_s", ".2f", None),
         ("peak RSS rise MiB (call)", "rss_rise_mib", ".1f", "ck/plain"),
         ("peak RSS MiB (process)", "vmhwm_mib", ".1f", "ck/plain"),
         ("accelerator peak MiB (call)", "acc_peak_mib", ".1f", "ck/plain"),

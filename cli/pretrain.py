@@ -74,8 +74,9 @@ def pretrain(
         f"for {summary['epochs_done']} epochs in {summary['train_seconds']:.1f} s; final loss {summary['final_loss']:.4f}"
     )
     typer.echo(
-        f"embeddings: alignment {d['alignment']:.3f}, uniformity {d['uniformity']:.3f}, "
-        f"effective rank {d['effective_rank']:.1f} of {d['dim']}"
+        f"projections z: alignment {d['alignment']:.3f}, uniformity {d['uniformity']:.3f}, "
+        f"effective rank {d['effective_rank']:.1f} of {d['dim']}; "
+        f"representations h: effective rank {d['h_effective_rank']:.1f} of {d['h_dim']}"
     )
     typer.echo(f"run: {out}")
 

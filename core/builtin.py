@@ -7,9 +7,11 @@ from .hookspecs import hookimpl
 
 @hookimpl
 def register_losses(register) -> None:
-    from .losses import InfoNCE
+    from .losses import HierarchicalContrastive, InfoNCE
 
     register(InfoNCE, name="infonce", modality="*", description="InfoNCE / NT-Xent over K views (SimCLR, CPC)")
+    register(HierarchicalContrastive, name="hierarchical", modality="*",
+             description="TS2Vec's hierarchical (instance + temporal) loss over aligned dense views")
 
 
 @hookimpl

@@ -51,8 +51,6 @@ NOT_HASHED = ("epochs", "devices", "num_workers", "accelerator", "keep_checkpoin
 #: Tables that name a component: a table naming another component replaces the old one whole
 #: (its parameters belong to the old component).
 COMPONENT_TABLES = ("encoder", "loss", "head", "joint_view")
-#: Values that switch an optional component off in a TOML file (TOML has no null).
-OFF = (False, "none", {})
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -62,7 +60,8 @@ def deep_merge(base: dict, override: dict) -> dict:
         same_component = key not in COMPONENT_TABLES or (
             isinstance(value, dict) and isinstance(out.get(key), dict)
             and value.get("name", out[key].get("name")) == out[key].get("name"))
-        if isinstance(value, dict) and value and isinstance(out.get(key), dict) and same_component:
+        if isinstance(value, dict) and (value or key != "joint_view") and isinstance(out.get(key), dict) \
+                and same_component:
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -106,11 +105,11 @@ def check(cfg: dict) -> None:
     positive_int("views", 2)
     positive_int("devices")
     positive_int("num_workers", 0)
-    if not isinstance(cfg.get("seed"), int):
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
         raise ConfigError(f"config 'seed' must be an integer, got {cfg.get('seed')!r}.")
     for key in ("lr", "weight_decay"):
         v = cfg.get(key)
-        if not isinstance(v, (int, float)) or v < 0 or (key == "lr" and v == 0):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (key == "lr" and v == 0):
             raise ConfigError(f"config '{key}' must be a {'positive' if key == 'lr' else 'non-negative'} number, got {v!r}.")
     for section in ("encoder", "loss", "head"):
         if not isinstance(cfg.get(section), dict) or not cfg[section].get("name"):
@@ -119,7 +118,7 @@ def check(cfg: dict) -> None:
     if not isinstance(augs, list) or not all(isinstance(a, dict) and a.get("name") for a in augs):
         raise ConfigError("config 'augmentations' must be a list of tables, each with a 'name'.")
     jv = cfg.get("joint_view")
-    if any(jv is off or jv == off for off in OFF):
+    if jv is False or jv == "none" or jv == {}:
         cfg["joint_view"] = jv = None
     if jv is not None and not (isinstance(jv, dict) and jv.get("name")):
         raise ConfigError("config 'joint_view' must be a table with a 'name', or \"none\" to switch it off.")

@@ -70,8 +70,28 @@ class Pretrainer(nn.Module):
         return [self.encoder(v) for v in views]
 
     def forward(self, views: list[Any]):
+        if getattr(self.loss, "dense", False):
+            return self.loss(self.encode_dense(views))
         hs = self.encode_views(views)
         return self.loss([self.head(h) for h in hs])
+
+    def encode_dense(self, views: list[Any]) -> list[torch.Tensor]:
+        """Dense representations (B × T × D) of the positions all views share, for dense losses."""
+        aligned = getattr(views, "aligned", None)
+        if aligned is None:
+            raise ConfigError(f"loss '{type(self.loss).__name__}' contrasts aligned positions: configure a "
+                              "joint_view that aligns its views (e.g. contextual_crop) and keep the per-view "
+                              "augmentations shape-preserving.")
+        dense_fn = getattr(self.encoder, "forward_timesteps", None)
+        if dense_fn is None:
+            raise ConfigError(f"loss '{type(self.loss).__name__}' needs an encoder with dense outputs "
+                              f"(forward_timesteps); '{type(self.encoder).__name__}' has none.")
+        if len({tuple(v.shape) for v in views}) == 1:
+            b = views[0].shape[0]
+            dense = list(dense_fn(torch.cat(list(views), dim=0))[0].split(b, dim=0))
+        else:
+            dense = [dense_fn(v)[0] for v in views]
+        return [d[:, sl] for d, sl in zip(dense, aligned)]
 
 
 @dataclass
@@ -158,6 +178,8 @@ def build_model(host, cfg: dict, meta: dict) -> Pretrainer:
     from .components import build_loss
 
     encoder = build_encoder(host.registry, cfg["plugin"], cfg, meta)
-    head = build_head(cfg["head"], encoder.out_dim)
     loss = build_loss(host.registry, cfg["plugin"], cfg)
+    # A dense loss works on the encoder's per-position outputs: no projection head (and no unused
+    # parameters for DDP to wait for).
+    head = build_head({"name": "none"} if getattr(loss, "dense", False) else cfg["head"], encoder.out_dim)
     return Pretrainer(encoder, head, loss)

@@ -227,20 +227,26 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     diag_items = list(train.items[: min(n, 2048)])
 
     def diagnose() -> dict[str, float]:
-        enc = unwrapped.encoder
-        h = torch.from_numpy(embed_items(enc, modality, diag_items, device))
+        """Alignment, uniformity and effective rank of z (the space the loss shapes) and of h (exported)."""
+        enc, head = unwrapped.encoder, unwrapped.head
         g = make_generator(mix_seed(cfg["seed"], 999_983), device)
-        was = enc.training
+        modes = enc.training, head.training
         enc.eval()
+        head.eval()
+        hs: dict[str, list] = {"h": [], "h1": [], "h2": []}
         with torch.no_grad():
-            pairs = [[], []]
             for s in range(0, len(diag_items), 256):
                 batch = move_to(modality.collate(diag_items[s:s + 256]), device)
                 v = views(batch, g)
-                pairs[0].append(enc(v[0]).float().cpu())
-                pairs[1].append(enc(v[1]).float().cpu())
-        enc.train(was)
-        return diagnostics.report(h, torch.cat(pairs[0]), torch.cat(pairs[1]))
+                for key, x in (("h", batch), ("h1", v[0]), ("h2", v[1])):
+                    hs[key].append(enc(x).float())
+            h, h1, h2 = (torch.cat(hs[key]) for key in ("h", "h1", "h2"))
+            z, z1, z2 = head(h), head(h1), head(h2)
+        enc.train(modes[0])
+        head.train(modes[1])
+        out = diagnostics.report(z.cpu(), z1.cpu(), z2.cpu())
+        out.update({f"h_{k}": v for k, v in diagnostics.report(h.cpu(), h1.cpu(), h2.cpu()).items()})
+        return out
 
     if rank0 and ckpt is None:
         card["diagnostics_init"] = diagnose()
@@ -254,6 +260,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     bar = Progress(TextColumn("[bold]pretrain[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                    console=console, disable=not show or not console.is_terminal, transient=False)
+    bar_shown = show and console.is_terminal
     task = bar.add_task("train", total=(cfg["epochs"] - start_epoch) * steps_per_epoch,
                         epoch=f"{start_epoch + 1}/{cfg['epochs']}", loss="-")
     history = []
@@ -272,17 +279,19 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                 fabric.backward(out_.loss)
                 optimizer.step()
                 scheduler.step()
-                if not torch.isfinite(out_.loss):
-                    raise ConfigError(
-                        f"the loss became {out_.loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                        "lower 'lr' or raise the loss temperature."
-                    )
+                # No host sync per step: sums stay on the device, checked once per epoch.
                 for key, val in {"loss": out_.loss, **out_.parts}.items():
                     sums[key] = sums.get(key, 0.0) + val.detach().float()
                 seen += batch_size * world
-                bar.update(task, advance=1, loss=f"{out_.loss.item():.4f}", epoch=f"{epoch + 1}/{cfg['epochs']}")
+                if bar_shown:
+                    bar.update(task, advance=1, loss=f"{out_.loss.item():.4f}", epoch=f"{epoch + 1}/{cfg['epochs']}")
             seconds = time.perf_counter() - tic
             means = {k: float(fabric.all_reduce(v / steps_per_epoch, reduce_op="mean")) for k, v in sums.items()}
+            if not math.isfinite(means["loss"]):
+                raise ConfigError(
+                    f"the loss became {means['loss']} in epoch {epoch + 1} (the last good checkpoint is kept); "
+                    "lower 'lr' or raise the loss temperature."
+                )
             record = {"epoch": epoch + 1, **means, "lr": scheduler.get_last_lr()[0], "steps": steps_per_epoch,
                       "seconds": round(seconds, 4),
                       "samples_per_s": round(seen / max(seconds, 1e-9), 2)}
@@ -316,7 +325,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
             "wall_seconds": round(time.time() - t0, 3),
         })
         if diag["effective_rank"] < 2.0:
-            print(f"warning: the embeddings have collapsed (effective rank {diag['effective_rank']:.2f}); "
+            print(f"warning: the projections have collapsed (effective rank {diag['effective_rank']:.2f}); "
                   "try a higher temperature, stronger views or a lower learning rate.", file=sys.stderr)
         write_json(out / CARD_FILE, card)
         summary = card

@@ -71,8 +71,27 @@ class Augmentation(_ReprMixin):
         return torch.rand(n, generator=generator, device=device) < self.p
 
 
+class AlignedViews(list):
+    """K views that share a stretch of positions: ``aligned[j]`` is the slice of view j
+    (along its last axis) that holds the same positions in every view.
+
+    Joint augmentations such as overlapping crops return it, so dense losses
+    (per time step, per voxel) can contrast the shared positions.
+    """
+
+    def __init__(self, views: Sequence[Any], aligned: Sequence[slice]) -> None:
+        super().__init__(views)
+        if len(aligned) != len(self):
+            raise ConfigError(f"{len(aligned)} alignment slices for {len(self)} views.")
+        self.aligned = list(aligned)
+
+
 class JointAugmentation(_ReprMixin):
-    """Base class of a transform that draws the K views of a batch together."""
+    """Base class of a transform that draws the K views of a batch together.
+
+    ``views`` returns a list of K views, or :class:`AlignedViews` when the views
+    share positions that a dense loss can use.
+    """
 
     def views(self, batch: Any, k: int, generator: torch.Generator | None) -> list[Any]:  # pragma: no cover
         raise NotImplementedError
@@ -93,6 +112,10 @@ class Compose(Augmentation):
     def __repr__(self) -> str:
         inner = ",\n".join(f"  {t!r}" for t in self.transforms)
         return f"Compose([\n{inner}\n])" if self.transforms else "Compose([])"
+
+
+def _shape(x: Any) -> Any:
+    return tuple(x.shape) if hasattr(x, "shape") else None
 
 
 class ViewGenerator:
@@ -118,7 +141,12 @@ class ViewGenerator:
         bases = self.joint.views(batch, self.k, generator) if self.joint is not None else [batch] * self.k
         if len(bases) != self.k:
             raise ConfigError(f"{self.joint!r} returned {len(bases)} views, expected {self.k}.")
-        return [self.pipeline(b, generator) for b in bases]
+        views = [self.pipeline(b, generator) for b in bases]
+        aligned = getattr(bases, "aligned", None)
+        if aligned is not None and all(_shape(v) == _shape(b) for v, b in zip(views, bases)):
+            # The per-view pipeline kept every position where it was: the alignment still holds.
+            return AlignedViews(views, aligned)
+        return views
 
     def __repr__(self) -> str:
         return f"ViewGenerator(k={self.k}, joint={self.joint!r}, pipeline={self.pipeline!r})"

@@ -8,6 +8,7 @@ the ``register_losses`` hook like every other component.
 """
 
 from .base import ContrastiveLoss, LossOutput
+from .hierarchical import HierarchicalContrastive
 from .infonce import InfoNCE
 
-__all__ = ["ContrastiveLoss", "LossOutput", "InfoNCE"]
+__all__ = ["ContrastiveLoss", "HierarchicalContrastive", "InfoNCE", "LossOutput"]

@@ -66,28 +66,24 @@ class InfoNCE(ContrastiveLoss):
         self.check_views(views)
         k, b = len(views), views[0].shape[0]
         w, r = world_size(), rank()
-        local = F.normalize(torch.cat(list(views), dim=0), dim=1)  # (K·B) × D, view-major
-        # Global layout: view k, rank r, sample b  ->  k·(W·B) + r·B + b
-        every = torch.cat([gather_with_grad(F.normalize(v, dim=1)) for v in views], dim=0)
-        logits = local @ every.T / self.temperature  # (K·B) × (K·W·B)
+        normed = [F.normalize(v, dim=1) for v in views]
+        local = torch.cat(normed, dim=0)  # (K·B) × D, view-major
+        # Global layout of the candidates: view k, rank r, sample b  ->  k·(W·B) + r·B + b
+        every = torch.cat([gather_with_grad(v) for v in normed], dim=0)
+        t = self.temperature
+        logits = (local / t) @ every.T  # (K·B) × (K·W·B): the only N × N' tensor besides its softmax
 
         dev = local.device
-        anchor_view = torch.arange(k, device=dev).repeat_interleave(b)
-        anchor_sample = torch.arange(b, device=dev).repeat(k) + r * b
-        anchor_global = anchor_view * (w * b) + anchor_sample
-        cand_sample = torch.arange(w * b, device=dev).repeat(k)
-
-        self_mask = torch.zeros_like(logits, dtype=torch.bool)
-        self_mask[torch.arange(k * b, device=dev), anchor_global] = True
-        pos_mask = (anchor_sample[:, None] == cand_sample[None, :]) & ~self_mask
-
-        logits = logits.masked_fill(self_mask, float("-inf"))
-        log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-        pos_log_prob = log_prob.masked_fill(~pos_mask, 0.0).sum(1) / (k - 1)
-        loss = -pos_log_prob.mean()
+        rows = torch.arange(k * b, device=dev)
+        anchor_view, anchor_sample = rows // b, rows % b + r * b
+        # The K−1 positive columns of every anchor: the same sample in the other views.
+        views_idx = torch.arange(k, device=dev).expand(k * b, k)
+        pos_cols = views_idx[views_idx != anchor_view[:, None]].view(k * b, k - 1) * (w * b) + anchor_sample[:, None]
+        # Remove each anchor's own column (in place is safe: the matmul's backward does not use its output).
+        logits[rows, anchor_view * (w * b) + anchor_sample] = float("-inf")
+        loss = -F.log_softmax(logits, dim=1).gather(1, pos_cols).mean()
 
         with torch.no_grad():
-            pos_sim = (logits.masked_fill(~pos_mask, 0.0).sum(1) / (k - 1)).mean() * self.temperature
-            top = logits.argmax(dim=1)
-            acc = pos_mask[torch.arange(k * b, device=dev), top].float().mean()
-        return LossOutput(loss, {"pos_sim": pos_sim, "top1": acc, "temperature": self.temperature.detach()})
+            pos_sim = logits.gather(1, pos_cols).mean() * t
+            top1 = (logits.argmax(dim=1, keepdim=True) == pos_cols).any(dim=1).float().mean()
+        return LossOutput(loss, {"pos_sim": pos_sim, "top1": top1, "temperature": t.detach()})

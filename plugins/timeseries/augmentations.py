@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.views import Augmentation, JointAugmentation
+from contrastkit.core.views import AlignedViews, Augmentation, JointAugmentation
 
 __all__ = [
     "AUGMENTATIONS",
@@ -516,8 +516,10 @@ class ContextualCrop(JointAugmentation):
             views.append(x.gather(2, index.unsqueeze(1).expand(b, c, n)))
         return views, left, common
 
-    def views(self, batch: torch.Tensor, k: int, generator: torch.Generator | None) -> list[torch.Tensor]:
-        return self.crops(batch, k, generator)[0]
+    def views(self, batch: torch.Tensor, k: int, generator: torch.Generator | None) -> AlignedViews:
+        """The K crops, aligned on their common segment (for dense, per-time-step losses)."""
+        views, starts, common = self.crops(batch, k, generator)
+        return AlignedViews(views, [slice(s, s + common) for s in starts])
 
 
 #: The time-series augmentations by the name that configs use; the plugin's hook registers them.

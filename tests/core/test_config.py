@@ -47,6 +47,26 @@ def test_deep_merge_replaces_non_dicts_and_joint_view():
     assert deep_merge(base, {"joint_view": {"name": "subseq"}}) == {"joint_view": {"name": "subseq"}}
 
 
+def test_component_table_renamed_replaces_whole():
+    base = {"encoder": {"name": "conv", "hidden": 8, "depth": 3}, "loss": {"name": "infonce", "temperature": 0.1}}
+    # another component: the old one's parameters do not leak into it
+    assert deep_merge(base, {"encoder": {"name": "transformer", "heads": 2}})["encoder"] == {
+        "name": "transformer", "heads": 2}
+    # the same component, named or not: parameters merge
+    assert deep_merge(base, {"encoder": {"name": "conv", "depth": 5}})["encoder"] == {
+        "name": "conv", "hidden": 8, "depth": 5}
+    assert deep_merge(base, {"loss": {"temperature": 0.5}})["loss"] == {"name": "infonce", "temperature": 0.5}
+    # other tables always merge
+    assert deep_merge({"data_options": {"a": 1}}, {"data_options": {"b": 2}}) == {"data_options": {"a": 1, "b": 2}}
+
+
+@pytest.mark.parametrize("off", ["none", False, {}])
+def test_joint_view_switched_off(off):
+    defaults = {**MODALITY_DEFAULTS, "joint_view": {"name": "contextual_crop", "min_overlap": 0.5}}
+    assert resolve(defaults, None, {})["joint_view"] == {"name": "contextual_crop", "min_overlap": 0.5}
+    assert resolve(defaults, {"joint_view": off}, {})["joint_view"] is None
+
+
 def test_resolve_layers():
     cfg = resolve(MODALITY_DEFAULTS, {"lr": 0.01, "encoder": {"hidden": 16}}, {"epochs": 3, "seed": None})
     assert cfg["batch_size"] == 8  # modality default over base

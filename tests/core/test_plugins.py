@@ -249,10 +249,11 @@ def test_modalities_lists_registered_modalities(fake_eps, real_host):
     assert "timeseries" in real_host.modalities()
 
 
-@pytest.mark.xfail(strict=True, reason="PluginHost.modality() lists no valid names (Registry.names('modality', X) "
-                   "only sees modality X and '*'); remove this marker once it is fixed")
-def test_unknown_modality_lists_valid_ones(real_host):
+def test_unknown_modality_lists_valid_ones(fake_eps, real_host):
     from contrastkit.core.errors import RegistryError
 
-    with pytest.raises(RegistryError, match="unknown modality 'nosuch'.*timeseries"):
+    with pytest.raises(RegistryError, match=r"unknown modality 'nosuch'; valid modalities: .*timeseries"):
         real_host.modality("nosuch")
+    host = PluginHost(entry_points=[fake_eps["good"]])
+    with pytest.raises(RegistryError, match=r"^unknown modality 'nosuch'; valid modalities: fakemod\.$"):
+        host.modality("nosuch")

@@ -76,7 +76,7 @@ def test_gunpoint_by_name_is_the_official_split_with_exact_values():
     assert s.ids[0] == "GunPoint_train_0" and s.ids[50] == "GunPoint_test_0" and len(set(s.ids)) == 200
     assert set(s.labels) == {"1", "2"}
     assert s.meta == {"in_channels": 1, "length": 150, "equal_length": True, "n_classes": 2,
-                      "problem": "GunPoint", "task": "classification"}
+                      "problem": "GunPoint", "task": "classification", "missing": False}
     assert all(it.shape == (1, 150) and it.dtype == np.float32 for it in s.items)
     train, test = AEON / "GunPoint" / "GunPoint_TRAIN.ts", AEON / "GunPoint" / "GunPoint_TEST.ts"
     assert s.fingerprint == file_fingerprint(train, test)
