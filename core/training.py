@@ -213,7 +213,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         write_json(out / CONFIG_FILE, cfg)
         if ckpt is not None and (out / CARD_FILE).is_file():
             card = {**json.loads((out / CARD_FILE).read_text()), **card}
-        if ckpt is not None and (out / METRICS_FILE).is_file():
+        if resume and (out / METRICS_FILE).is_file():
             # Drop lines of epochs after the checkpoint (a run killed between log and checkpoint).
             kept = [l for l in (out / METRICS_FILE).read_text().splitlines()
                     if l.strip() and json.loads(l).get("epoch", 0) <= start_epoch]
@@ -296,11 +296,8 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                       "seconds": round(seconds, 4),
                       "samples_per_s": round(seen / max(seconds, 1e-9), 2)}
             history.append(record)
-            _save_checkpoint(fabric, out, {
-                "model": model, "optimizer": optimizer, "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
-                "config": cfg, "config_hash": chash, "meta": meta, "prep_state": prep_state,
-                "data_fingerprint": samples.fingerprint,
-            }, epoch + 1, cfg.get("keep_checkpoints", 2))
+            # The log line first, then the checkpoint: a run killed in between re-runs (and re-logs)
+            # the epoch; resuming drops log lines past the checkpoint.
             if rank0:
                 with open(out / METRICS_FILE, "a") as fh:
                     fh.write(json.dumps(record) + "\n")
@@ -308,6 +305,11 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                     console.print(
                         f"epoch {epoch + 1}/{cfg['epochs']}  loss {means['loss']:.4f}  "
                         f"{record['samples_per_s']:.0f} samples/s", highlight=False)
+            _save_checkpoint(fabric, out, {
+                "model": model, "optimizer": optimizer, "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
+                "config": cfg, "config_hash": chash, "meta": meta, "prep_state": prep_state,
+                "data_fingerprint": samples.fingerprint,
+            }, epoch + 1, cfg.get("keep_checkpoints", 2))
             if os.environ.get(STOP_ENV, "") == str(epoch + 1) and epoch + 1 < cfg["epochs"]:
                 raise Interrupted(f"stopped after epoch {epoch + 1} as {STOP_ENV} asks; continue with --resume.")
 
