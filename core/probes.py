@@ -221,16 +221,16 @@ def _classification_metrics(model: BaseEstimator, X_te: np.ndarray, y_te: np.nda
 
 
 class SVMProbe(Probe):
-    """TS2Vec's SVM protocol: standardise, RBF SVC (gamma='scale'), C by grid search.
+    """TS2Vec's SVM protocol: RBF SVC (gamma='scale') on the representations, C by grid search.
 
-    C is chosen from :data:`SVM_C_GRID` (TS2Vec's ``{1e-4, …, 1e4, ∞}``, with
-    :data:`HARD_MARGIN_C` standing for ∞) by stratified 5-fold CV — fewer folds
-    when a class has under 5 training items — on at most ``max_train`` training
-    items sub-sampled with the seed, and the best model is refitted on that
-    sub-sample (as TS2Vec does).  When a class has a single training item no
-    search is possible and the hard-margin C is used, as TS2Vec does for tiny
-    training sets.  The scaler sits inside the pipeline, so each CV fold is
-    standardised with its own training part only.
+    As in TS2Vec (Yue et al. 2022, ``fit_svm``): C is chosen from
+    :data:`SVM_C_GRID` (``{1e-4, …, 1e4, ∞}``, :data:`HARD_MARGIN_C` standing
+    for ∞) by stratified 5-fold CV on the training split — on at most
+    ``max_train`` training items sub-sampled with the seed, the best model
+    refitted on that sub-sample — except for small training sets (fewer than
+    50 items, or fewer than 5 per class), where TS2Vec skips the search and
+    fits the hard-margin SVM.  ``standardize=True`` adds a StandardScaler inside
+    the pipeline (fitted per CV fold); TS2Vec does not standardise.
 
     Metrics: ``accuracy``, ``f1_macro`` and, with two classes, ``auroc`` (from
     the decision function), each with ``_std``; ``best_C`` of the first seed.
@@ -238,10 +238,11 @@ class SVMProbe(Probe):
 
     name = "svm"
     protocol = "ts2vec-svm"
-    version = "1"
-    description = "RBF SVM on standardised embeddings, C chosen by CV on the training split (TS2Vec protocol)."
+    version = "2"
+    description = "RBF SVM on the embeddings, C chosen by CV on the training split (TS2Vec protocol)."
 
-    def __init__(self, grid: Sequence[float] = SVM_C_GRID, max_train: int = SVM_MAX_TRAIN, n_jobs: int | None = None):
+    def __init__(self, grid: Sequence[float] = SVM_C_GRID, max_train: int = SVM_MAX_TRAIN, n_jobs: int | None = None,
+                 standardize: bool = False):
         if not grid or any(not (c > 0) for c in grid):
             raise ConfigError(f"the SVM's C grid {list(grid)!r} must be a non-empty list of positive numbers.")
         if max_train < 2:
@@ -249,13 +250,20 @@ class SVMProbe(Probe):
         self.grid = tuple(float(c) for c in grid)
         self.max_train = int(max_train)
         self.n_jobs = n_jobs
+        self.standardize = bool(standardize)
 
     def fit_score(self, X_tr, y_tr, X_te, y_te, seed):
         X_fit, y_fit = subsample(X_tr, y_tr, self.max_train, seed)
-        pipe = Pipeline([("scale", StandardScaler()), ("svm", SVC(kernel="rbf", gamma="scale"))])
-        model, c = grid_search(pipe, "svm__C", self.grid, X_fit, y_fit, seed, fallback=HARD_MARGIN_C, n_jobs=self.n_jobs)
+        steps = [("scale", StandardScaler())] if self.standardize else []
+        pipe = Pipeline([*steps, ("svm", SVC(kernel="rbf", gamma="scale"))])
+        n_classes = len(np.unique(y_fit))
+        if len(y_fit) < 50 or len(y_fit) // n_classes < 5:  # TS2Vec: too small to search, hard margin
+            model, c = pipe.set_params(svm__C=HARD_MARGIN_C).fit(X_fit, y_fit), HARD_MARGIN_C
+        else:
+            model, c = grid_search(pipe, "svm__C", self.grid, X_fit, y_fit, seed, fallback=HARD_MARGIN_C,
+                                   n_jobs=self.n_jobs)
         metrics = _classification_metrics(model, X_te, y_te)
-        if len(np.unique(y_tr)) == 2:
+        if n_classes == 2:
             metrics["auroc"] = _binary_auroc(model, X_te, y_te)
         return metrics, {"C": c}
 

@@ -72,7 +72,7 @@ def test_result_carries_protocol_version_and_mean_std():
     result = SVMProbe()(make_ctx(X, y, split, seeds=[3, 4]))
     assert result["evaluator"] == "svm"
     assert result["protocol"] == "ts2vec-svm"
-    assert result["protocol_version"] == "1"
+    assert result["protocol_version"] == "2"
     assert result["seeds"] == [3, 4]
     m = result["metrics"]
     for key in ("accuracy", "accuracy_std", "f1_macro", "f1_macro_std", "best_C"):
@@ -269,3 +269,14 @@ def test_atomic_savefig_leaves_no_temp_file_on_failure(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / "old.png").st_mode & 0o777 == 0o666 & ~umask  # an ordinary file's mode
+
+
+def test_svm_follows_ts2vec_on_small_training_sets():
+    from contrastkit.core.probes import HARD_MARGIN_C
+
+    X, y, split = blobs(n_per_class=30, classes=("a", "b"))  # 30 training items: below TS2Vec's 50
+    m = SVMProbe()(make_ctx(X, y, split, seeds=[0]))["metrics"]
+    assert m["best_C"] == HARD_MARGIN_C and m["accuracy"] == 1.0
+    X, y, split = blobs(n_per_class=60, classes=("a", "b"))  # 60 training items: C is searched
+    m = SVMProbe()(make_ctx(X, y, split, seeds=[0]))["metrics"]
+    assert m["best_C"] != HARD_MARGIN_C or m["accuracy"] == 1.0
