@@ -26,6 +26,7 @@ BASE_CONFIG: dict[str, Any] = {
     "data_options": {},
     "seed": 0,
     "epochs": 40,
+    "max_steps": None,
     "batch_size": 16,
     "views": 2,
     "lr": 1e-3,
@@ -45,7 +46,7 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 #: Keys that may change between a run and its resumption.
-NOT_HASHED = ("epochs", "devices", "num_workers", "accelerator", "keep_checkpoints")
+NOT_HASHED = ("epochs", "max_steps", "devices", "num_workers", "accelerator", "keep_checkpoints")
 
 
 #: Tables that name a component: a table naming another component replaces the old one whole
@@ -104,6 +105,8 @@ def check(cfg: dict) -> None:
     positive_int("batch_size", 2)
     positive_int("views", 2)
     positive_int("devices")
+    if cfg.get("max_steps") is not None:
+        positive_int("max_steps")
     positive_int("num_workers", 0)
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
         raise ConfigError(f"config 'seed' must be an integer, got {cfg.get('seed')!r}.")

@@ -165,7 +165,13 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     loader = DataLoader(_Items(train.items), batch_size=batch_size, sampler=sampler, drop_last=True,
                         collate_fn=modality.collate, num_workers=cfg["num_workers"])
     steps_per_epoch = len(loader)
-    total_steps = steps_per_epoch * cfg["epochs"]
+    epochs = cfg["epochs"]
+    if cfg.get("max_steps"):
+        epochs = min(epochs, max(1, math.ceil(cfg["max_steps"] / steps_per_epoch)))
+        if epochs < cfg["epochs"]:
+            notes.append(f"training stops after {epochs} epochs ({epochs * steps_per_epoch} steps): "
+                         f"max_steps is {cfg['max_steps']}.")
+    total_steps = steps_per_epoch * epochs
     warmup = cfg.get("warmup_epochs", 0) * steps_per_epoch
 
     def lr_factor(step: int) -> float:
@@ -185,7 +191,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         remainder = fabric.load(ckpt_path, {"model": model, "optimizer": optimizer})
         scheduler.load_state_dict(remainder["scheduler"])
         start_epoch = int(remainder["epoch"])
-        if start_epoch >= cfg["epochs"] and rank0:
+        if start_epoch >= epochs and rank0:
             notes.append(f"the run already finished {start_epoch} epoch(s); nothing to train.")
 
     # ---- run directory --------------------------------------------------------------
@@ -261,11 +267,11 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                    TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                    console=console, disable=not show or not console.is_terminal, transient=False)
     bar_shown = show and console.is_terminal
-    task = bar.add_task("train", total=(cfg["epochs"] - start_epoch) * steps_per_epoch,
-                        epoch=f"{start_epoch + 1}/{cfg['epochs']}", loss="-")
+    task = bar.add_task("train", total=max(0, epochs - start_epoch) * steps_per_epoch,
+                        epoch=f"{start_epoch + 1}/{epochs}", loss="-")
     history = []
     with bar:
-        for epoch in range(start_epoch, cfg["epochs"]):
+        for epoch in range(start_epoch, epochs):
             sampler.set_epoch(epoch)
             torch.manual_seed(mix_seed(cfg["seed"], epoch, rank))
             model.train()
@@ -284,7 +290,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                     sums[key] = sums.get(key, 0.0) + val.detach().float()
                 seen += batch_size * world
                 if bar_shown:
-                    bar.update(task, advance=1, loss=f"{out_.loss.item():.4f}", epoch=f"{epoch + 1}/{cfg['epochs']}")
+                    bar.update(task, advance=1, loss=f"{out_.loss.item():.4f}", epoch=f"{epoch + 1}/{epochs}")
             seconds = time.perf_counter() - tic
             means = {k: float(fabric.all_reduce(v / steps_per_epoch, reduce_op="mean")) for k, v in sums.items()}
             if not math.isfinite(means["loss"]):
@@ -303,14 +309,14 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                     fh.write(json.dumps(record) + "\n")
                 if show:
                     console.print(
-                        f"epoch {epoch + 1}/{cfg['epochs']}  loss {means['loss']:.4f}  "
+                        f"epoch {epoch + 1}/{epochs}  loss {means['loss']:.4f}  "
                         f"{record['samples_per_s']:.0f} samples/s", highlight=False)
             _save_checkpoint(fabric, out, {
                 "model": model, "optimizer": optimizer, "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
                 "config": cfg, "config_hash": chash, "meta": meta, "prep_state": prep_state,
                 "data_fingerprint": samples.fingerprint,
             }, epoch + 1, cfg.get("keep_checkpoints", 2))
-            if os.environ.get(STOP_ENV, "") == str(epoch + 1) and epoch + 1 < cfg["epochs"]:
+            if os.environ.get(STOP_ENV, "") == str(epoch + 1) and epoch + 1 < epochs:
                 raise Interrupted(f"stopped after epoch {epoch + 1} as {STOP_ENV} asks; continue with --resume.")
 
     # ---- end of run: diagnostics and run card --------------------------------------
@@ -320,7 +326,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         card = {**json.loads((out / CARD_FILE).read_text()), **{k: v for k, v in card.items() if k != "status"}}
         card.update({
             "status": "finished",
-            "epochs_done": max(start_epoch, cfg["epochs"]),
+            "epochs_done": max(start_epoch, epochs),
             "diagnostics": diag,
             "final_loss": history[-1]["loss"] if history else card.get("final_loss"),
             "train_seconds": round(sum(r["seconds"] for r in history) + card.get("train_seconds", 0.0), 3),

@@ -18,6 +18,7 @@ from contrastkit.core.modality import Modality
 #: The default recipe: TS2Vec's encoder and contextual crops, instance-level InfoNCE.
 DEFAULTS: dict[str, Any] = {
     "epochs": 60,
+    "max_steps": 600,  # TS2Vec-style budget: large data sets get fewer epochs
     "batch_size": 8,
     "lr": 1e-3,
     "encoder": {"name": "dilated_conv", "hidden": 64, "out_dim": 320, "depth": 10},

@@ -41,7 +41,7 @@ def test_pretrain_embed_evaluate(cli, tmp_path, tiny_data, tiny_recipe):
     result = json.loads(r.out)
     assert 0.0 <= result["metrics"]["svm.accuracy"] <= 1.0
     ev = {e["evaluator"]: e for e in result["evaluations"]}
-    assert ev["svm"]["protocol"] == "ts2vec-svm" and ev["svm"]["protocol_version"] == "1"
+    assert ev["svm"]["protocol"] == "ts2vec-svm" and ev["svm"]["protocol_version"] == "2"
     assert (tmp_path / "map.png").stat().st_size > 1000
 
 
