@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "augmentations": [
         {"name": "scaling", "sigma": 0.1},
         {"name": "jitter", "sigma": 0.03},
-        {"name": "timestamp_mask", "ratio": 0.1},
+        {"name": "timestamp_mask", "ratio": 0.5},  # TS2Vec masks each time step with p = 0.5
     ],
     "data_options": {"normalize": "global", "missing": "auto"},
     "evaluate": {"evaluators": ["svm", "linear", "knn", "forecast"], "seeds": [0, 1, 2]},
