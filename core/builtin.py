@@ -7,11 +7,10 @@ from .hookspecs import hookimpl
 
 @hookimpl
 def register_losses(register) -> None:
-    from .losses import HierarchicalContrastive, InfoNCE
+    from .losses import DESCRIPTIONS, LOSSES
 
-    register(InfoNCE, name="infonce", modality="*", description="InfoNCE / NT-Xent over K views (SimCLR, CPC)")
-    register(HierarchicalContrastive, name="hierarchical", modality="*",
-             description="TS2Vec's hierarchical (instance + temporal) loss over aligned dense views")
+    for name, cls in LOSSES.items():
+        register(cls, name=name, modality="*", description=DESCRIPTIONS.get(name, ""))
 
 
 @hookimpl

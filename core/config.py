@@ -19,6 +19,9 @@ from typing import Any
 
 from .errors import ConfigError
 
+#: The ``[momentum]`` table: an EMA target network (MoCo/BYOL) and a queue of negatives (MoCo v2).
+MOMENTUM_DEFAULTS: dict[str, Any] = {"enabled": False, "momentum": 0.99, "queue_size": 0, "schedule": "constant"}
+
 #: Core defaults; a modality's ``defaults`` and the user's file override them.
 BASE_CONFIG: dict[str, Any] = {
     "plugin": None,
@@ -43,6 +46,7 @@ BASE_CONFIG: dict[str, Any] = {
     "augmentations": [],
     "joint_view": None,
     "evaluate": {"evaluators": None, "seeds": [0, 1, 2]},
+    "momentum": dict(MOMENTUM_DEFAULTS),
 }
 
 #: Keys that may change between a run and its resumption.
@@ -120,11 +124,37 @@ def check(cfg: dict) -> None:
     augs = cfg.get("augmentations")
     if not isinstance(augs, list) or not all(isinstance(a, dict) and a.get("name") for a in augs):
         raise ConfigError("config 'augmentations' must be a list of tables, each with a 'name'.")
+    check_momentum(cfg.get("momentum"))
     jv = cfg.get("joint_view")
     if jv is False or jv == "none" or jv == {}:
         cfg["joint_view"] = jv = None
     if jv is not None and not (isinstance(jv, dict) and jv.get("name")):
         raise ConfigError("config 'joint_view' must be a table with a 'name', or \"none\" to switch it off.")
+
+
+def check_momentum(section: Any) -> None:
+    """Check the ``[momentum]`` table (absent in runs made before it existed: then off)."""
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise ConfigError("config 'momentum' must be a table (enabled, momentum, queue_size, schedule).")
+    unknown = sorted(set(section) - set(MOMENTUM_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"config [momentum]: unknown key(s) {', '.join(unknown)}; "
+                          f"valid keys: {', '.join(MOMENTUM_DEFAULTS)}.")
+    m = {**MOMENTUM_DEFAULTS, **section}
+    if not isinstance(m["enabled"], bool):
+        raise ConfigError(f"config momentum.enabled must be true or false, got {m['enabled']!r}.")
+    v = m["momentum"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise ConfigError(f"config momentum.momentum must be a number in [0, 1], got {v!r}.")
+    q = m["queue_size"]
+    if isinstance(q, bool) or not isinstance(q, int) or q < 0:
+        raise ConfigError(f"config momentum.queue_size must be an integer ≥ 0 (0: no queue), got {q!r}.")
+    if m["schedule"] not in ("constant", "cosine"):
+        raise ConfigError(f"config momentum.schedule must be \"constant\" or \"cosine\", got {m['schedule']!r}.")
+    if q and not m["enabled"]:
+        raise ConfigError("config momentum.queue_size needs momentum.enabled = true (the queue holds target keys).")
 
 
 def params(section: dict) -> dict:

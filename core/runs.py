@@ -15,9 +15,11 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from torch import nn
 
 from .components import build_encoder
+from .config import MOMENTUM_DEFAULTS
 from .data import Samples
 from .errors import ConfigError, DataError
 from .heads import build_head
+from .momentum import NegativeQueue, accepts_targets, ema_update_, make_target, momentum_at
 
 CONFIG_FILE = "config.json"
 CARD_FILE = "run.json"
@@ -57,23 +59,73 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 class Pretrainer(nn.Module):
-    """encoder → head → loss over the K views; the module Fabric trains."""
+    """encoder → head → loss over the K views; the module Fabric trains.
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, loss: nn.Module) -> None:
+    With ``momentum`` (a float in [0, 1]) it also holds an EMA *target
+    network*, ``target_encoder`` and ``target_head`` (copies of encoder and
+    head that take no gradient), and with ``queue_size > 0`` a
+    :class:`~contrastkit.core.momentum.NegativeQueue` of target keys.  Then
+    ``forward`` computes the online projections z (with gradient) and the
+    target projections z' (without) of the same K views, calls
+    ``loss(z, targets=z', queue=negatives)``, and afterwards (in training
+    mode) enqueues this step's keys of all ranks.  The trainer calls
+    :meth:`update_target` after every optimiser step.  Target and queue are
+    submodules, so they are saved in the checkpoints and a resume is exact;
+    ``load_run`` reads only the online encoder.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, loss: nn.Module, momentum: float | None = None,
+                 momentum_schedule: str = "constant", queue_size: int = 0) -> None:
         super().__init__()
         self.encoder, self.head, self.loss = encoder, head, loss
+        self.momentum, self.momentum_schedule = momentum, momentum_schedule
+        self.has_target = momentum is not None
+        self.queue: NegativeQueue | None = None
+        if self.has_target:
+            if getattr(loss, "dense", False) or not accepts_targets(loss):
+                raise ConfigError(f"loss '{type(loss).__name__}' does not support a momentum target; "
+                                  "set [momentum] enabled = false or use a loss of the InfoNCE family.")
+            self.target_encoder, self.target_head = make_target(encoder), make_target(head)
+            if queue_size:
+                dim = getattr(head, "out_dim", None)
+                if not isinstance(dim, int):
+                    raise ConfigError(f"the negatives queue needs a head with an 'out_dim'; "
+                                      f"'{type(head).__name__}' has none.")
+                self.queue = NegativeQueue(queue_size, dim)
+        if getattr(loss, "needs_queue", False) and self.queue is None:
+            raise ConfigError(f"loss '{type(loss).__name__}' needs the negatives queue: set [momentum] "
+                              "enabled = true and queue_size > 0.")
 
-    def encode_views(self, views: list[Any]) -> list[torch.Tensor]:
+    def encode_views(self, views: list[Any], encoder: nn.Module | None = None) -> list[torch.Tensor]:
+        encoder = self.encoder if encoder is None else encoder
         if all(isinstance(v, torch.Tensor) for v in views) and len({tuple(v.shape) for v in views}) == 1:
             b = views[0].shape[0]
-            return list(self.encoder(torch.cat(views, dim=0)).split(b, dim=0))
-        return [self.encoder(v) for v in views]
+            return list(encoder(torch.cat(views, dim=0)).split(b, dim=0))
+        return [encoder(v) for v in views]
 
-    def forward(self, views: list[Any]):
+    def forward(self, views: list[Any], labels: torch.Tensor | None = None):
         if getattr(self.loss, "dense", False):
-            return self.loss(self.encode_dense(views))
-        hs = self.encode_views(views)
-        return self.loss([self.head(h) for h in hs])
+            return self.loss(self.encode_dense(views), labels=labels)
+        zs = [self.head(h) for h in self.encode_views(views)]
+        if not self.has_target:
+            return self.loss(zs, labels=labels)
+        with torch.no_grad():
+            targets = [self.target_head(h) for h in self.encode_views(views, self.target_encoder)]
+        out = self.loss(zs, labels=labels, targets=targets,
+                        queue=self.queue.get() if self.queue is not None else None)
+        if self.queue is not None and self.training:
+            self.queue.push(torch.cat(targets, dim=0))  # after the loss: the loss holds a copy of the old queue
+        return out
+
+    @torch.no_grad()
+    def update_target(self, step: int = 0, total_steps: int = 1) -> float:
+        """EMA update of the target network after optimiser step ``step`` of ``total_steps``; returns m."""
+        if not self.has_target:
+            return 1.0
+        m = momentum_at(self.momentum, step, total_steps, self.momentum_schedule)
+        ema_update_(self.target_encoder, self.encoder, m)
+        ema_update_(self.target_head, self.head, m)
+        return m
 
     def encode_dense(self, views: list[Any]) -> list[torch.Tensor]:
         """Dense representations (B × T × D) of the positions all views share, for dense losses."""
@@ -182,4 +234,15 @@ def build_model(host, cfg: dict, meta: dict) -> Pretrainer:
     # A dense loss works on the encoder's per-position outputs: no projection head (and no unused
     # parameters for DDP to wait for).
     head = build_head({"name": "none"} if getattr(loss, "dense", False) else cfg["head"], encoder.out_dim)
+    mom = {**MOMENTUM_DEFAULTS, **(cfg.get("momentum") or {})}  # runs from before [momentum] lack the table
+    name = cfg["loss"]["name"]
+    if mom["enabled"]:
+        if getattr(loss, "dense", False) or not accepts_targets(loss):
+            raise ConfigError(f"loss '{name}' does not support a momentum target; set [momentum] enabled = false "
+                              "or use a loss of the InfoNCE family (e.g. infonce, mochi).")
+        return Pretrainer(encoder, head, loss, momentum=float(mom["momentum"]),
+                          momentum_schedule=mom["schedule"], queue_size=int(mom["queue_size"]))
+    if getattr(loss, "needs_queue", False):
+        raise ConfigError(f"loss '{name}' needs the negatives queue: set [momentum] enabled = true and "
+                          "queue_size > 0.")
     return Pretrainer(encoder, head, loss)

@@ -5,7 +5,10 @@ or SLURM).  Every epoch ends with an atomically written checkpoint; a resumed
 run reproduces an uninterrupted one with the same seed, because every source
 of randomness is re-derived from (seed, epoch, step, rank): the shuffling
 (``DistributedSampler.set_epoch``), the views (a fresh ``torch.Generator`` per
-step) and dropout (the global RNG re-seeded per epoch).
+step) and dropout (the global RNG re-seeded per epoch).  A momentum target
+network and its negatives queue (``[momentum]``) are part of the model's state,
+so they are checkpointed with it; the target is updated after every optimiser
+step.
 """
 
 from __future__ import annotations
@@ -39,14 +42,34 @@ from .views import make_generator
 
 
 class _Items(Dataset):
-    def __init__(self, items) -> None:
-        self.items = items
+    """The training items; with label codes, (item, code) pairs for losses that use labels."""
+
+    def __init__(self, items, codes: list[int] | None = None) -> None:
+        self.items, self.codes = items, codes
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int):
-        return self.items[i]
+        return self.items[i] if self.codes is None else (self.items[i], self.codes[i])
+
+
+class _LabelledCollate:
+    """Collate (item, code) pairs into (batch, labels) for losses that use labels."""
+
+    def __init__(self, collate) -> None:
+        self.collate = collate
+
+    def __call__(self, pairs):
+        return self.collate([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs], dtype=torch.long)
+
+
+def label_codes(labels: list | None) -> list[int] | None:
+    """Integer codes of the labels (sorted by their text), −1 where unknown; None without labels."""
+    if labels is None or all(lbl is None for lbl in labels):
+        return None
+    index = {c: i for i, c in enumerate(sorted({str(lbl) for lbl in labels if lbl is not None}))}
+    return [-1 if lbl is None else index[str(lbl)] for lbl in labels]
 
 
 #: Stop (as if preempted) right after this epoch's checkpoint: for testing resumption.
@@ -150,7 +173,9 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     fabric.seed_everything(cfg["seed"], verbose=False)
     model = build_model(host, cfg, meta)
     views = build_views(host.registry, cfg["plugin"], cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # Only trained parameters: a momentum target network follows the online one by EMA instead.
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
+                                  weight_decay=cfg["weight_decay"])
 
     n = len(train)
     batch_size = cfg["batch_size"]
@@ -160,10 +185,16 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         notes.append(f"batch size lowered to {batch_size}: the training split has {n} items for {world} device(s).")
     if n < 2 * world:
         raise DataError(f"{samples.source}: {n} training items cannot be split over {world} devices.")
-    sampler = DistributedSampler(_Items(train.items), num_replicas=world, rank=rank, shuffle=True,
-                                 seed=cfg["seed"], drop_last=True)
-    loader = DataLoader(_Items(train.items), batch_size=batch_size, sampler=sampler, drop_last=True,
-                        collate_fn=modality.collate, num_workers=cfg["num_workers"])
+    codes = label_codes(train.labels) if getattr(model.loss, "uses_labels", False) else None
+    if getattr(model.loss, "uses_labels", False) and codes is None:
+        notes.append(f"loss '{cfg['loss']['name']}' uses labels, but the training data has none: "
+                     "it contrasts the views of each sample only.")
+    dataset = _Items(train.items, codes)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg["seed"],
+                                 drop_last=True)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
+                        collate_fn=modality.collate if codes is None else _LabelledCollate(modality.collate),
+                        num_workers=cfg["num_workers"])
     steps_per_epoch = len(loader)
     epochs = cfg["epochs"]
     if cfg.get("max_steps"):
@@ -278,13 +309,16 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
             sums: dict[str, torch.Tensor] = {}
             tic, seen = time.perf_counter(), 0
             for step, batch in enumerate(loader):
-                batch = move_to(batch, device)
+                batch, labels = batch if codes is not None else (batch, None)
+                batch, labels = move_to(batch, device), move_to(labels, device)
                 g = make_generator(mix_seed(cfg["seed"], epoch, step, rank), device)
-                out_ = model(views(batch, g))
+                out_ = model(views(batch, g), labels=labels)
                 optimizer.zero_grad(set_to_none=True)
                 fabric.backward(out_.loss)
                 optimizer.step()
                 scheduler.step()
+                if unwrapped.has_target:  # the EMA target follows the updated weights (same on every rank)
+                    unwrapped.update_target(epoch * steps_per_epoch + step, total_steps)
                 # No host sync per step: sums stay on the device, checked once per epoch.
                 for key, val in {"loss": out_.loss, **out_.parts}.items():
                     sums[key] = sums.get(key, 0.0) + val.detach().float()

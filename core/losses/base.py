@@ -28,6 +28,8 @@ class ContrastiveLoss(nn.Module):
     """
 
     distributed: str = "local"
+    #: True for losses that use labels (the trainer then passes integer label codes, −1 = unknown).
+    uses_labels: bool = False
 
     @staticmethod
     def check_views(views: Sequence[torch.Tensor]) -> None:
