@@ -53,6 +53,10 @@ class Augmentation(_ReprMixin):
     repr shows them).
     """
 
+    #: False for transforms that change a sample's size (crops); the conformance kit then only checks
+    #: the number of dimensions.
+    keeps_shape: bool = True
+
     def __init__(self, p: float = 1.0) -> None:
         if not 0.0 <= float(p) <= 1.0:
             raise ConfigError(f"{type(self).__name__}: p must lie in [0, 1], got {p}.")

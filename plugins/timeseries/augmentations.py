@@ -346,6 +346,8 @@ class RandomCrop(Augmentation):
     views must share one length), so ``p`` must be 1.
     """
 
+    keeps_shape = False
+
     def __init__(self, length: int | float, p: float = 1.0) -> None:
         super().__init__(p)
         who = type(self).__name__
