@@ -27,21 +27,17 @@ How each kind of loss gets there:
 
 from __future__ import annotations
 
-import importlib
-import sys
-import textwrap
-import time
-
 import pytest
 import torch
-import torch.multiprocessing as tmp
 
 from contrastkit.core.losses.coles import LOSSES as COLES_LOSSES
 from contrastkit.core.losses.multiview import LOSSES as MV_LOSSES
 from contrastkit.core.losses.noncontrastive import LOSSES as NC_LOSSES
 
-WORLD, B, D = 2, 6, 8
-TIMEOUT_S = 60
+from tests.core._two_ranks import (WORLD, assert_matches_one_process, loss_and_grads, rank_half, rank_result,
+                                   run_on_two_ranks)
+
+B, D = 6, 8
 
 # (case id, registry name, constructor kwargs, K)
 CASES = [
@@ -61,50 +57,6 @@ CASES = [
 # losses whose value is a global batch statistic: every rank computes the same loss
 SAME_ON_EVERY_RANK = {"barlow_twins"}
 
-WORKER = '''
-import datetime
-import os
-import sys
-
-import torch
-import torch.distributed as dist
-
-
-def run(rank, world, store_path, data_path, out_dir, b, cases):
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method="file://" + store_path,
-        rank=rank,
-        world_size=world,
-        timeout=datetime.timedelta(seconds=30),
-    )
-    try:
-        from contrastkit.core.losses.coles import LOSSES as C
-        from contrastkit.core.losses.multiview import LOSSES as M
-        from contrastkit.core.losses.noncontrastive import LOSSES as N
-
-        losses = {**M, **N, **C}
-        data = torch.load(data_path)
-        results = {}
-        for case, name, kwargs, k in cases:
-            views = [v[rank * b:(rank + 1) * b].clone().requires_grad_(True) for v in data[k]]
-            out = losses[name](**kwargs)(views)
-            grads = torch.autograd.grad(out.loss, views)
-            results[case] = {
-                "loss": out.loss.detach(),
-                "grads": [g.detach() for g in grads],
-                "parts": {key: val.detach() for key, val in out.parts.items()},
-            }
-        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
-    # Leave without interpreter finalisation (gloo may abort there with torch 2.13; see test_distributed.py).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-'''
-
 ALL = {**MV_LOSSES, **NC_LOSSES, **COLES_LOSSES}
 
 
@@ -119,36 +71,17 @@ def make_data() -> dict[int, torch.Tensor]:
     return data
 
 
-def run_ranks(worker, args: tuple) -> None:
-    ctx = tmp.start_processes(worker.run, args=args, nprocs=WORLD, join=False, start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        while not ctx.join(timeout=max(0.1, deadline - time.monotonic())):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the {WORLD} gloo processes did not finish within {TIMEOUT_S} s")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
+def every_loss_on_rank(r: int, data: dict[int, torch.Tensor]) -> dict[str, dict]:
+    """Rank r of the two gloo processes: every case on its half of the batch, by case id."""
+    return {case: rank_result(*loss_and_grads(ALL[name](**kwargs), [rank_half(v, r) for v in data[k]]))
+            for case, name, kwargs, k in CASES}
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """Run every case once on two gloo processes; return (data, per-rank results)."""
-    tmp_path = tmp_path_factory.mktemp("ddp_losses")
     data = make_data()
-    torch.save(data, tmp_path / "batch.pt")
-    (tmp_path / "ck_dist_more_worker.py").write_text(textwrap.dedent(WORKER))
-    sys.path.insert(0, str(tmp_path))  # spawned children inherit sys.path
-    importlib.invalidate_caches()
-    try:
-        worker = importlib.import_module("ck_dist_more_worker")
-        run_ranks(worker, (WORLD, str(tmp_path / "store"), str(tmp_path / "batch.pt"), str(tmp_path), B, CASES))
-    finally:
-        sys.modules.pop("ck_dist_more_worker", None)
-        sys.path.remove(str(tmp_path))
-    return data, [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    return data, run_on_two_ranks(every_loss_on_rank, data, tmp_path_factory.mktemp("ddp_losses"))
 
 
 def test_every_registered_loss_is_covered():
@@ -160,12 +93,10 @@ def test_two_processes_equal_one(ranks, case, name, kwargs, k):
     data, results = ranks
     res = [r[case] for r in results]
 
-    views = [v.clone().requires_grad_(True) for v in data[k]]
-    full = ALL[name](**kwargs)(views)
-    full_grads = torch.autograd.grad(full.loss, views)
+    full, full_grads = loss_and_grads(ALL[name](**kwargs), data[k])
 
-    losses = torch.stack([r["loss"] for r in res])
-    torch.testing.assert_close(losses.mean(), full.loss.detach(), atol=1e-10, rtol=1e-10)
+    losses = assert_matches_one_process(res, full, full_grads,
+                                        loss_atol=1e-10, loss_rtol=1e-10, grad_atol=1e-10, grad_rtol=1e-8)
     if name in SAME_ON_EVERY_RANK:
         torch.testing.assert_close(losses[0], losses[1], atol=1e-12, rtol=1e-12)
     else:
@@ -175,10 +106,7 @@ def test_two_processes_equal_one(ranks, case, name, kwargs, k):
 
     loss_fn = ALL[name](**kwargs)
     for r, out in enumerate(res):
-        rows = slice(r * B, (r + 1) * B)
-        for v in range(k):
-            assert out["grads"][v].shape == (B, D)
-            torch.testing.assert_close(out["grads"][v] / WORLD, full_grads[v][rows], atol=1e-10, rtol=1e-8)
+        assert [g.shape for g in out["grads"]] == [(B, D)] * k
         # the rank's half alone (no gather) gives another loss: the gather matters
-        half = [x[rows].clone() for x in data[k]]
+        half = [rank_half(x, r).clone() for x in data[k]]
         assert abs(loss_fn(half).loss.item() - out["loss"].item()) > 1e-4

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import sys
-import textwrap
-import time
 
 import pytest
 import torch
-import torch.multiprocessing as tmp
 from torch import nn
 
 from contrastkit.core.config import BASE_CONFIG, MOMENTUM_DEFAULTS, check_momentum, resolve
@@ -23,6 +18,8 @@ from contrastkit.core.momentum import (NegativeQueue, accepts_targets, ema_updat
 from contrastkit.core.runs import Pretrainer
 
 from tests.conftest import TINY_RECIPE
+from tests.core._two_ranks import (WORLD, assert_matches_one_process, loss_and_grads, rank_half, rank_result,
+                                   run_on_two_ranks)
 
 
 # ---------------------------------------------------------------------------- EMA target
@@ -427,61 +424,18 @@ def test_momentum_pretrain_ddp_two_cpu_processes(tmp_path, tiny_data, contrastki
 
 # ---------------------------------------------------------------------------- two gloo processes
 
-WORLD = 2
-TIMEOUT_S = 60
-
-WORKER = '''
-import datetime
-import os
-import sys
-
-import torch
-import torch.distributed as dist
-
-
-def run(rank, world, store_path, data_path, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method="file://" + store_path, rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=30))
-    try:
-        from contrastkit.core.losses.infonce import InfoNCE
-        from contrastkit.core.momentum import NegativeQueue
-
-        data = torch.load(data_path)
-        b = data["keys"].shape[0] // world
-        q = NegativeQueue(5, data["keys"].shape[1]).double()
-        mine = data["keys"][rank * b:(rank + 1) * b]
-        q.push(mine[:2])
-        q.push(mine[2:])  # 2 ranks x 2 rows, then 2 x 1: 6 > 5 rows, wraps
-        views = [v[rank * b:(rank + 1) * b].clone().requires_grad_(True) for v in data["views"]]
-        targets = [t[rank * b:(rank + 1) * b] for t in data["targets"]]
-        out = InfoNCE(temperature=0.3).double()(views, targets=targets, queue=data["queue"])
-        grads = torch.autograd.grad(out.loss, views)
-        torch.save({"keys": q.keys.clone(), "ptr": q.ptr, "filled": q.filled, "loss": out.loss.detach(),
-                    "grads": [g.detach() for g in grads]}, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # see tests/core/test_distributed.py: gloo may abort at interpreter finalisation
-'''
+def queue_and_targets_on_rank(r: int, data: dict) -> dict:
+    """Rank r of the two gloo processes: a queue pushed with its keys, InfoNCE with targets and a queue."""
+    q = NegativeQueue(5, data["keys"].shape[1]).double()
+    mine = rank_half(data["keys"], r)
+    q.push(mine[:2])
+    q.push(mine[2:])  # 2 ranks x 2 rows, then 2 x 1: 6 > 5 rows, wraps
+    out, grads = loss_and_grads(InfoNCE(temperature=0.3).double(), [rank_half(v, r) for v in data["views"]],
+                                targets=[rank_half(t, r) for t in data["targets"]], queue=data["queue"])
+    return rank_result(out, grads, keys=q.keys.clone(), ptr=q.ptr, filled=q.filled)
 
 
-def run_ranks(worker, args: tuple) -> None:
-    ctx = tmp.start_processes(worker.run, args=args, nprocs=WORLD, join=False, start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        while not ctx.join(timeout=max(0.1, deadline - time.monotonic())):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the {WORLD} gloo processes did not finish within {TIMEOUT_S} s")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-
-
-def test_queue_identical_on_two_ranks_and_targets_loss_equals_one_process(tmp_path, monkeypatch):
+def test_queue_identical_on_two_ranks_and_targets_loss_equals_one_process(tmp_path):
     g = torch.Generator().manual_seed(5)
     b, d = 3, 4
     keys = torch.nn.functional.normalize(torch.randn(WORLD * b, d, generator=g, dtype=torch.float64), dim=1)
@@ -489,16 +443,8 @@ def test_queue_identical_on_two_ranks_and_targets_loss_equals_one_process(tmp_pa
     views = [base + 0.5 * torch.randn(WORLD * b, d, generator=g, dtype=torch.float64) for _ in range(2)]
     targets = [v + 0.2 * torch.randn(WORLD * b, d, generator=g, dtype=torch.float64) for v in views]
     queue = torch.nn.functional.normalize(torch.randn(4, d, generator=g, dtype=torch.float64), dim=1)
-    torch.save({"keys": keys, "views": views, "targets": targets, "queue": queue}, tmp_path / "data.pt")
-    (tmp_path / "ck_mom_worker.py").write_text(textwrap.dedent(WORKER))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    worker = importlib.import_module("ck_mom_worker")
-    try:
-        run_ranks(worker, (WORLD, str(tmp_path / "store"), str(tmp_path / "data.pt"), str(tmp_path)))
-    finally:
-        sys.modules.pop("ck_mom_worker", None)
-    res = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    res = run_on_two_ranks(queue_and_targets_on_rank,
+                           {"keys": keys, "views": views, "targets": targets, "queue": queue}, tmp_path)
 
     # the queue is the same on both ranks, and is what one process pushing the gathered keys gets
     assert torch.equal(res[0]["keys"], res[1]["keys"])
@@ -509,12 +455,5 @@ def test_queue_identical_on_two_ranks_and_targets_loss_equals_one_process(tmp_pa
     torch.testing.assert_close(res[0]["keys"], one.keys, rtol=0, atol=1e-15)
 
     # with targets, mean over ranks of the loss = one process; local grads / W = full grads
-    full_views = [v.clone().requires_grad_(True) for v in views]
-    full = InfoNCE(temperature=0.3).double()(full_views, targets=targets, queue=queue)
-    full_grads = torch.autograd.grad(full.loss, full_views)
-    torch.testing.assert_close(torch.stack([r["loss"] for r in res]).mean(), full.loss.detach(),
-                               atol=1e-12, rtol=1e-12)
-    for r in range(WORLD):
-        for kv in range(2):
-            torch.testing.assert_close(res[r]["grads"][kv] / WORLD, full_grads[kv][r * b:(r + 1) * b],
-                                       atol=1e-12, rtol=1e-9)
+    full, full_grads = loss_and_grads(InfoNCE(temperature=0.3).double(), views, targets=targets, queue=queue)
+    assert_matches_one_process(res, full, full_grads, loss_atol=1e-12, loss_rtol=1e-12, grad_atol=1e-12, grad_rtol=1e-9)
