@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from ..distributed import gather_with_grad, is_distributed, rank, world_size
 from ..errors import ConfigError
 from .base import ContrastiveLoss, LossOutput
+from .infonce import fill_neg_inf_, row_logsumexp
 
 __all__ = [
     "DCL",
@@ -93,18 +94,23 @@ class _Layout:
         """(K·B) × (K−1) cosine similarities of each anchor with its positives (with gradient)."""
         return (self.local[:, None, :] * self.every[self.pos_cols]).sum(-1)
 
-    def similarities(self) -> torch.Tensor:
-        """The (K·B) × (K·W·B) cosine similarities of anchors and candidates."""
-        return self.local @ self.every.T
+    def similarities(self, scale: float = 1.0) -> torch.Tensor:
+        """The (K·B) × (K·W·B) cosine similarities of anchors and candidates, times ``scale``.
+
+        The scale (1/τ) is applied to the K·B anchors before the product,
+        not to the large matrix after it.
+        """
+        return (self.local if scale == 1.0 else self.local * scale) @ self.every.T
 
     def mask_own_(self, sims: torch.Tensor) -> torch.Tensor:
         """Set the K columns of each anchor's own sample to −inf, in place, leaving negatives only.
 
         In place is safe on the output of a matmul or a division by a
-        constant: their backward does not use their output.
+        constant: their backward does not use their output.  The result must
+        only feed log-sum-exp/softmax-type terms (see :func:`.infonce.fill_neg_inf_`):
+        the backward passes the gradient through unchanged.
         """
-        sims[self.rows[:, None], self.own_cols] = float("-inf")
-        return sims
+        return fill_neg_inf_(sims, self.rows[:, None], self.own_cols)
 
     @staticmethod
     def top1(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -184,13 +190,14 @@ class DCL(ContrastiveLoss):
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         lay = _layout(views, need_negatives=True, owner=type(self).__name__)
         t = self.temperature
-        neg = lay.mask_own_(lay.similarities() / t)  # −inf except at the negatives
+        neg = lay.mask_own_(lay.similarities(1 / t))  # logits, −inf except at the negatives
         pos_sim = lay.positive_sims()
         weights = self.positive_weights(lay)
         pos_term = pos_sim / t if weights is None else weights * pos_sim / t
-        loss = (torch.logsumexp(neg, dim=1) - pos_term.mean(dim=1)).mean()
-        with torch.no_grad():
+        with torch.no_grad():  # before the loss: its backward reuses the storage of `neg`
             parts = {"pos_sim": pos_sim.mean(), "top1": lay.top1(pos_sim / t, neg)}
+        lse = row_logsumexp(neg)  # in at least float32
+        loss = (lse - pos_term.mean(dim=1).to(lse.dtype)).mean()
         return LossOutput(loss, parts)
 
 

@@ -13,6 +13,84 @@ from ..errors import ConfigError
 from ..momentum import concat_all_gather
 from .base import ContrastiveLoss, LossOutput
 
+# ---- lean building blocks for the large logits matrix (also used by .contrastive and .multiview) ---------
+#
+# Forward + backward of a softmax-type loss over N × N' logits costs three matrix products of
+# N·N'·D multiply-adds; with D ~ 128, every extra N × N' temporary costs about as much again —
+# on the CPU above all, where glibc maps every block over 32 MiB afresh, so that each new large
+# temporary pays a page fault per 4 KiB.  The two helpers below keep the large temporaries of a
+# loss to the logits matrix itself (bench/bench_losses.py measures it).
+
+#: On the CPU, the rows of the logits are processed in blocks of about this size, so that the
+#: temporaries stay small enough for the allocator to reuse them.
+_BLOCK_BYTES = 2**20
+
+
+def _block_rows(x: torch.Tensor) -> int:
+    if x.device.type != "cpu":
+        return max(1, x.shape[0])
+    return max(1, _BLOCK_BYTES // max(1, x.shape[1] * x.element_size()))
+
+
+class _FillNegInf(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        x[rows, cols] = float("-inf")
+        ctx.mark_dirty(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None, None
+
+
+def fill_neg_inf_(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``x[rows, cols] = −inf`` in place (x: the output of a matmul, or any tensor whose backward
+    does not need its own value); returns ``x``.
+
+    The backward passes the incoming gradient through unchanged instead of
+    copying it with zeros at the filled entries.  That is exact for what the
+    losses feed it into — log-sum-exp, log-softmax, softmax, or a positive
+    multiple of them — which give the −inf entries a gradient of exactly 0
+    already (exp(−inf) = 0), and saves one N × N' temporary.  Do not use it
+    where the filled entries could receive a nonzero gradient.
+    """
+    return _FillNegInf.apply(x, rows, cols)
+
+
+class _RowLogSumExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        lse = torch.cat([torch.logsumexp(block.to(dtype), dim=1) for block in x.split(_block_rows(x))])
+        ctx.save_for_backward(x, lse)
+        return lse
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, lse = ctx.saved_tensors  # a second backward fails here: x was modified in place
+        step = _block_rows(x)
+        for xb, lb, gb in zip(x.split(step), lse.split(step), grad.split(step)):
+            if xb.dtype == lb.dtype:
+                xb.sub_(lb[:, None]).exp_().mul_(gb[:, None])
+            else:  # half precision: the softmax in float32, the gradient in x's dtype
+                xb.copy_(torch.exp(xb.to(lb.dtype) - lb[:, None]) * gb[:, None])
+        return x
+
+
+def row_logsumexp(x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log\sum_j e^{x_{ij}}` for every row of the N × N' matrix ``x`` (in at least float32).
+
+    Same value and gradient as ``torch.logsumexp(x, dim=1)``, with two
+    differences that make it lean: on the CPU it works through blocks of rows
+    (no N × N' temporary), and its backward writes the gradient,
+    softmax(x)·g, into ``x``'s own storage.  So ``x`` is consumed by the
+    backward: it must be a temporary of the loss that nothing else
+    differentiates through or reads afterwards (autograd refuses a second
+    backward through it, since ``x`` has been modified).
+    """
+    return _RowLogSumExp.apply(x)
+
 
 class InfoNCE(ContrastiveLoss):
     r"""InfoNCE / NT-Xent over K views (Oord et al. 2018, CPC; Chen et al. 2020, SimCLR),
@@ -125,7 +203,8 @@ class InfoNCE(ContrastiveLoss):
         w, r = world_size(), rank()
         local = torch.cat(normed, dim=0)  # (K·B) × D, view-major
         t = self.temperature
-        logits = (local / t) @ every.T  # (K·B) × (K·W·B): the only N × N' tensor besides its softmax
+        scaled = local / t
+        logits = scaled @ every.T  # (K·B) × (K·W·B): the only N × N' tensor
 
         dev = local.device
         rows = torch.arange(k * b, device=dev)
@@ -133,18 +212,23 @@ class InfoNCE(ContrastiveLoss):
         # The K−1 positive columns of every anchor: the same sample in the other views.
         views_idx = torch.arange(k, device=dev).expand(k * b, k)
         pos_cols = views_idx[views_idx != anchor_view[:, None]].view(k * b, k - 1) * (w * b) + anchor_sample[:, None]
-        # Remove each anchor's own column (in place is safe: the matmul's backward does not use its output).
-        logits[rows, anchor_view * (w * b) + anchor_sample] = float("-inf")
+        # The positive logits from the embeddings (K−1 dot products per anchor), so that only the
+        # log-sum-exp differentiates through the large matrix.
+        pos = (scaled[:, None, :] * every[pos_cols]).sum(dim=-1)  # (K·B) × (K−1)
+        # Remove each anchor's own column (in place: the matmul's backward does not use its output).
+        logits = fill_neg_inf_(logits, rows, anchor_view * (w * b) + anchor_sample)
         n_real = logits.shape[1]
         parts: dict[str, torch.Tensor] = {}
         if queue is not None and queue.shape[0]:
             extra, parts = self.negative_logits(local, queue, t)
             n_real += queue.shape[0]
             logits = torch.cat([logits, extra], dim=1)
-        loss = -F.log_softmax(logits, dim=1).gather(1, pos_cols).mean()
+        # −log softmax at a positive = log-sum-exp of the row − the positive logit
+        lse = row_logsumexp(logits)  # in at least float32
+        loss = (lse - pos.mean(dim=1).to(lse.dtype)).mean()
 
         with torch.no_grad():
-            pos_sim = logits.gather(1, pos_cols).mean() * t
+            pos_sim = pos.mean() * t
             top1 = (logits[:, :n_real].argmax(dim=1, keepdim=True) == pos_cols).any(dim=1).float().mean()
         return LossOutput(loss, {"pos_sim": pos_sim, "top1": top1, "temperature": t.detach(), **parts})
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..distributed import gather_with_grad, rank, world_size
 from ..errors import ConfigError
 from .base import ContrastiveLoss, LossOutput
+from .infonce import fill_neg_inf_, row_logsumexp
 
 
 def _positive(owner: str, name: str, value) -> float:
@@ -179,16 +180,22 @@ class MVInfoNCE(ContrastiveLoss):
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)
         k, b = len(views), views[0].shape[0]
+        m = world_size() * b
         local, every = _normalised(views)
-        logits = torch.einsum("aid,bjd->aibj", local, every) / self.temperature  # K × B × K × W·B
-        dev = logits.device
-        own, rows = _own_index(b, dev), torch.arange(b, device=dev)
-        eye = torch.eye(k, dtype=torch.bool, device=dev)
-        positives = logits[:, rows, :, own]  # B × K × K: [i, l, m]
-        log_num = positives.masked_fill(eye, float("-inf")).flatten(1).logsumexp(dim=1)
-        is_self = eye[:, None, :, None] & (torch.arange(logits.shape[-1], device=dev) == own[:, None])[None, :, None, :]
-        log_den = logits.masked_fill(is_self, float("-inf")).transpose(0, 1).flatten(1).logsumexp(dim=1)
-        loss = (log_den - log_num).mean()
+        dev = local.device
+        scaled = (local / self.temperature).reshape(k * b, -1)  # anchors (l, i) -> row l·B + i
+        logits = scaled @ every.reshape(k * m, -1).T  # (K·B) × (K·W·B); candidate (v, j) -> column v·W·B + j
+        rows = torch.arange(k * b, device=dev)
+        anchor_view, anchor_sample = rows // b, _own_index(b, dev).repeat(k)
+        # numerator: the K−1 other views of the anchor's sample, from the embeddings (K−1 dot products per anchor)
+        views_idx = torch.arange(k, device=dev).expand(k * b, k)
+        pos_views = views_idx[views_idx != anchor_view[:, None]].view(k * b, k - 1)
+        positives = (scaled[:, None, :] * every[pos_views, anchor_sample[:, None]]).sum(dim=-1)  # (K·B) × (K−1)
+        log_num = positives.view(k, b, k - 1).transpose(0, 1).reshape(b, -1).logsumexp(dim=1)  # B
+        # denominator: every candidate but the anchor itself, summed over the K anchors of a sample
+        logits = fill_neg_inf_(logits, rows, anchor_view * m + anchor_sample)
+        log_den = row_logsumexp(logits).view(k, b).logsumexp(dim=0)  # B, in at least float32
+        loss = (log_den - log_num.to(log_den.dtype)).mean()
         with torch.no_grad():
             pos_sim = _positive_pair_similarity(local)
         return LossOutput(loss, {"pos_sim": pos_sim})
