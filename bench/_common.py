@@ -150,3 +150,14 @@ def mib(nbytes: float | None) -> float | None:
 
 def fmt(v: float | None, spec: str = ".1f") -> str:
     return "n/a" if v is None else format(v, spec)
+
+
+def emit_json(dest: str, result: dict) -> None:
+    """Write a benchmark's result as JSON to ``dest`` ('-' for stdout)."""
+    import json
+
+    blob = json.dumps(result, indent=2)
+    if dest == "-":
+        print(blob)
+    else:
+        Path(dest).write_text(blob + "\n")

@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from _common import (acc_peak_since, acc_reset_peak, child_env, fmt, machine, median_ms, mib, pick_device,
+from _common import (emit_json, acc_peak_since, acc_reset_peak, child_env, fmt, machine, median_ms, mib, pick_device,
                      rss_peak_kib, rss_reset_peak, set_threads)
 
 
@@ -204,11 +204,7 @@ def main(argv=None) -> int:
               f"({'accelerator allocator' if device.type != 'cpu' else 'process resident set, fresh subprocess each'})")
     print("ref/ours > 1 means contrastkit's InfoNCE is faster; times are medians.")
     if args.json:
-        blob = json.dumps({"bench": "infonce", "device": str(device), "machine": machine(), "rows": rows}, indent=2)
-        if args.json == "-":
-            print(blob)
-        else:
-            Path(args.json).write_text(blob + "\n")
+        emit_json(args.json, {"bench": "infonce", "device": str(device), "machine": machine(), "rows": rows})
     return 0
 
 

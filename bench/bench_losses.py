@@ -73,7 +73,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from _common import (acc_peak_since, acc_reset_peak, child_env, fmt, machine, median_ms, mib, pick_device,
+from _common import (emit_json, acc_peak_since, acc_reset_peak, child_env, fmt, machine, median_ms, mib, pick_device,
                      rss_peak_kib, rss_reset_peak, set_threads)
 
 #: loss name -> number of views K
@@ -433,15 +433,11 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"  {r['loss']} B={r['B']}: the three products ran at {r['matmul_gflops']:.1f} GFLOP/s")
     if args.json:
-        blob = json.dumps({"bench": "losses", "device": str(device), "machine": {**machine(), "mm_gflops": gflops},
+        emit_json(args.json, {"bench": "losses", "device": str(device), "machine": {**machine(), "mm_gflops": gflops},
                            "anchors": {"lightly": anchor_version("lightly"),
                                        "pytorch-metric-learning": anchor_version("pytorch-metric-learning"),
                                        "not_used": why},
-                           "rows": rows}, indent=2)
-        if args.json == "-":
-            print(blob)
-        else:
-            Path(args.json).write_text(blob + "\n")
+                           "rows": rows})
     return 0
 
 

@@ -56,7 +56,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from _common import (acc_peak_since, acc_reset_peak, fmt, machine, mib, pick_device, rss_peak_kib,
+from _common import (emit_json, acc_peak_since, acc_reset_peak, fmt, machine, mib, pick_device, rss_peak_kib,
                      rss_reset_peak, set_threads, sync)
 
 PLUGIN = "timeseries"
@@ -287,13 +287,8 @@ def main(argv=None) -> int:
         print(f"{label:<32} {fmt(a, spec):>12} {fmt(b, spec):>12} {ratio:>14}")
     print("\nratios > 1: contrastkit is slower / uses more memory than the plain loop.")
     if args.json:
-        blob = json.dumps({"bench": "pretrain", "device": str(device), "epochs": args.epochs,
-                           "repeats": args.repeats, "machine": machine(), "summary": summary, "runs": runs},
-                          indent=2)
-        if args.json == "-":
-            print(blob)
-        else:
-            Path(args.json).write_text(blob + "\n")
+        emit_json(args.json, {"bench": "pretrain", "device": str(device), "epochs": args.epochs,
+                           "repeats": args.repeats, "machine": machine(), "summary": summary, "runs": runs})
     return 0
 
 

@@ -51,6 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import emit_json
+
 #: extra config for losses that do not train with the recipe alone
 EXTRA_CONFIG = {
     "mochi": "[momentum]\nenabled = true\nqueue_size = 256\n",
@@ -186,12 +188,8 @@ def main(argv=None) -> int:
         for w in r.get("warnings", []):
             print(f"  {r['loss']}: {w}")
     if args.json:
-        blob = json.dumps({"epochs": args.epochs, "seed": args.seed, "data": args.data, "rows": rows,
-                           "random_init_svm_accuracy": baseline}, indent=2)
-        if args.json == "-":
-            print(blob)
-        else:
-            Path(args.json).write_text(blob + "\n")
+        emit_json(args.json, {"epochs": args.epochs, "seed": args.seed, "data": args.data, "rows": rows,
+                           "random_init_svm_accuracy": baseline})
     return 1 if any(r["status"] == "FAILED" for r in rows) else 0
 
 

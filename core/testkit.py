@@ -1327,8 +1327,8 @@ def check_plugin(
     augmentations that change the size of a sample (``{"random_crop":
     False}``); ``options`` gives evaluators their ``ctx.options`` by name;
     ``skip`` leaves out components by name; ``modality`` is the data for
-    components registered for every modality (``"*"``); ``device`` (e.g.
-    ``"cuda"``) runs batches and encoders there, so "keeps devices" and
+    components registered for every modality (``"*"``); ``device`` (an
+    accelerator's torch device) runs batches and encoders there, so "keeps devices" and
     generators on the batch's device are checked for real.  Raises
     :class:`ConformanceError` listing every failure unless ``raise_=False``.
     """
