@@ -153,7 +153,8 @@ class InfoNCE(ContrastiveLoss):
 
     distributed = "gather"
 
-    def __init__(self, temperature: float = 0.1, learnable_temperature: bool = False) -> None:
+    def __init__(self, temperature: float = 0.1, learnable_temperature: bool = False,
+                 per_sample_temperature: bool | dict = False) -> None:
         super().__init__()
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ConfigError(f"{type(self).__name__}: temperature must be a positive number, got {temperature!r}.")
@@ -163,6 +164,24 @@ class InfoNCE(ContrastiveLoss):
             self.log_temperature = torch.nn.Parameter(log_t)
         else:
             self.register_buffer("log_temperature", log_t)
+        # Per-sample temperature (an option of InfoNCE): the anchors' individual temperatures of
+        # :class:`~contrastkit.core.losses.contrastive.PerSampleTemperatureInfoNCE`; ``true`` or a
+        # table of its parameters (rho, tau_min, tau_max, iterations).
+        self.per_sample = None
+        if per_sample_temperature is not False:
+            if per_sample_temperature is not True and not isinstance(per_sample_temperature, dict):
+                raise ConfigError(f"{type(self).__name__}: per_sample_temperature must be true, false or a table "
+                                  f"of its parameters, got {per_sample_temperature!r}.")
+            if self.learnable_temperature:
+                raise ConfigError(f"{type(self).__name__}: per_sample_temperature and learnable_temperature "
+                                  "exclude each other.")
+            from .contrastive import PerSampleTemperatureInfoNCE  # imports this module's helpers
+
+            params = per_sample_temperature if isinstance(per_sample_temperature, dict) else {}
+            try:
+                self.per_sample = PerSampleTemperatureInfoNCE(**params)
+            except TypeError as exc:
+                raise ConfigError(f"{type(self).__name__}: per_sample_temperature: {exc}.") from None
 
     @property
     def temperature(self) -> torch.Tensor:
@@ -170,6 +189,11 @@ class InfoNCE(ContrastiveLoss):
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None, *,
                 targets: Sequence[torch.Tensor] | None = None, queue: torch.Tensor | None = None) -> LossOutput:
+        if self.per_sample is not None:
+            if targets is not None or queue is not None:
+                raise ConfigError("InfoNCE with per_sample_temperature does not support a momentum target or "
+                                  "a queue; switch one of them off.")
+            return self.per_sample(views, labels)
         self.check_views(views)
         normed = [F.normalize(v, dim=1) for v in views]
         if targets is None:

@@ -166,3 +166,20 @@ def test_rejects_bad_views():
     with pytest.raises(ConfigError, match="B × D"):
         loss([torch.randn(4, 3, 2), torch.randn(4, 3, 2)])
     assert isinstance(loss, ContrastiveLoss) and loss.distributed == "gather"
+
+
+def test_per_sample_temperature_is_an_option_of_infonce():
+    from contrastkit.core.losses import InfoNCE, PerSampleTemperatureInfoNCE
+
+    torch.manual_seed(0)
+    z1 = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    z2 = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    option = InfoNCE(per_sample_temperature={"rho": 0.2})([z1, z2])
+    alone = PerSampleTemperatureInfoNCE(rho=0.2)([z1, z2])
+    torch.testing.assert_close(option.loss, alone.loss)
+    torch.testing.assert_close(torch.autograd.grad(option.loss, z1), torch.autograd.grad(alone.loss, z1))
+    assert not torch.allclose(option.loss, InfoNCE()([z1, z2]).loss)
+    for bad in ({"per_sample_temperature": "yes"}, {"per_sample_temperature": True, "learnable_temperature": True},
+                {"per_sample_temperature": {"nope": 1}}):
+        with pytest.raises(ConfigError):
+            InfoNCE(**bad)
