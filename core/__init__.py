@@ -1,18 +1,38 @@
 """contrastkit's modality-agnostic core.
 
 The public surface for plugin authors: the hook marker, the base classes of
-components and the data container.
+components and the data container.  The names are loaded on first use, so
+that importing a light submodule (the pytest plugin ``contrastkit.core.testkit``,
+loaded by every pytest run where contrastkit is installed) does not import torch.
 """
 
-from .data import Reader, Samples
-from .errors import ConfigError, ContrastkitError, DataError, RegistryError
-from .evaluation import EvalContext, Evaluator
-from .hookspecs import hookimpl
-from .modality import Modality
-from .views import Augmentation, Compose, JointAugmentation, ViewGenerator, make_generator
+from __future__ import annotations
 
-__all__ = [
-    "Augmentation", "Compose", "ConfigError", "ContrastkitError", "DataError", "EvalContext", "Evaluator",
-    "JointAugmentation", "Modality", "Reader", "RegistryError", "Samples", "ViewGenerator", "hookimpl",
-    "make_generator",
-]
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    "Reader": "data", "Samples": "data",
+    "ConfigError": "errors", "ContrastkitError": "errors", "DataError": "errors", "RegistryError": "errors",
+    "EvalContext": "evaluation", "Evaluator": "evaluation",
+    "hookimpl": "hookspecs",
+    "Modality": "modality",
+    "Augmentation": "views", "Compose": "views", "JointAugmentation": "views", "ViewGenerator": "views",
+    "make_generator": "views",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
