@@ -35,7 +35,8 @@ def embed(
     samples = run.prepare(load_data_for_run(host, run, data))
     h = run.embed(samples)
     out = out or run_dir / "embeddings.parquet"
-    frame = embeddings_frame(samples.ids, h, samples.labels, samples.split)
+    id_columns = samples.meta.get("id_columns")
+    frame = embeddings_frame(samples.ids, h, samples.labels, samples.split, id_columns=id_columns)
     write_embeddings(out, frame, {
         "config_hash": run.card.get("config_hash", ""),
         "encoder": run.config["encoder"]["name"],
@@ -44,6 +45,7 @@ def embed(
         "data": samples.source,
         "dim": int(h.shape[1]),
         "granularity": samples.meta.get("granularity", "sample"),
+        "id_columns": list(id_columns or ["id"]),
     })
     typer.echo(f"wrote {len(samples)} embeddings of dimension {h.shape[1]} to {out}")
 

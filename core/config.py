@@ -30,6 +30,9 @@ BASE_CONFIG: dict[str, Any] = {
     "seed": 0,
     "epochs": 40,
     "max_steps": None,
+    # "train": pretrain on the training split only (inductive); "all": on every item, test split included
+    # (the transductive protocol of GraphCL/InfoGraph/GRACE: labels are never seen in pretraining).
+    "pretrain_on": "train",
     "batch_size": 16,
     "views": 2,
     "lr": 1e-3,
@@ -125,6 +128,8 @@ def check(cfg: dict) -> None:
     if not isinstance(augs, list) or not all(isinstance(a, dict) and a.get("name") for a in augs):
         raise ConfigError("config 'augmentations' must be a list of tables, each with a 'name'.")
     check_momentum(cfg.get("momentum"))
+    if cfg.get("pretrain_on", "train") not in ("train", "all"):
+        raise ConfigError(f"config 'pretrain_on' must be \"train\" or \"all\", got {cfg.get('pretrain_on')!r}.")
     jv = cfg.get("joint_view")
     if jv is False or jv == "none" or jv == {}:
         cfg["joint_view"] = jv = None

@@ -22,12 +22,29 @@ from .errors import DataError
 META_PREFIX = "contrastkit."
 
 
-def embeddings_frame(ids: list, h: np.ndarray, labels: list | None = None, split: list | None = None) -> pl.DataFrame:
+def embeddings_frame(ids: list, h: np.ndarray, labels: list | None = None, split: list | None = None,
+                     id_columns: list[str] | None = None) -> pl.DataFrame:
+    """The embeddings table.
+
+    With ``id_columns`` (e.g. ``["graph_id", "node_id"]`` for node embeddings, or
+    ``["volume", "x", "y", "z"]`` for patches), each id is a tuple of that many
+    parts: every part gets its own column and ``id`` joins them with "/".
+    """
     h = np.ascontiguousarray(h, dtype=np.float32)
     if h.ndim != 2 or h.shape[0] != len(ids):
         raise DataError(f"embeddings of shape {h.shape} do not match {len(ids)} ids.")
+    parts: dict[str, Any] = {}
+    if id_columns:
+        width = len(id_columns)
+        bad = next((i for i in ids if not isinstance(i, (tuple, list)) or len(i) != width), None)
+        if bad is not None:
+            raise DataError(f"id {bad!r} is not a tuple of {width} parts ({', '.join(id_columns)}).")
+        for j, name in enumerate(id_columns):
+            parts[name] = pl.Series(name, [i[j] for i in ids])
+        ids = ["/".join(str(p) for p in i) for i in ids]
     cols: dict[str, Any] = {
         "id": pl.Series("id", ids),
+        **parts,
         "embedding": pl.Series("embedding", h, dtype=pl.Array(pl.Float32, h.shape[1])),
     }
     if labels is not None and any(lbl is not None for lbl in labels):

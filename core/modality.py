@@ -33,6 +33,10 @@ class Modality:
     ``check(samples, config)``: refuses data that the configured recipe cannot
         use (e.g. series shorter than the crop length), before training starts.
     ``plot_views(batch, views, path, title, ids)``: draws samples with their views.
+    ``embed(encoder, items, device, batch_size) -> np.ndarray``: optional; the
+        frozen encoder's N × D representations of N items, where batching them
+        in order (the default) is wrong or slow — e.g. nodes that must be
+        embedded with their whole graph, or sequences best sorted by length.
     """
 
     name: str
@@ -43,4 +47,5 @@ class Modality:
     batch_size: Callable[[Any], int] | None = None
     check: Callable[[Samples, dict], None] | None = None
     plot_views: Callable[..., None] | None = None
+    embed: Callable[..., Any] | None = None
     description: str = ""

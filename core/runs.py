@@ -182,6 +182,14 @@ class Run:
 def embed_items(encoder: nn.Module, modality: Any, items, device: torch.device, batch_size: int = 256) -> np.ndarray:
     was_training = encoder.training
     encoder.eval()
+    custom = getattr(modality, "embed", None)
+    if custom is not None:
+        try:
+            h = custom(encoder, items, device, batch_size)
+        finally:
+            encoder.train(was_training)
+        h = h.detach().float().cpu().numpy() if isinstance(h, torch.Tensor) else np.asarray(h)
+        return h.astype(np.float32, copy=False)
     out = []
     for start in range(0, len(items), batch_size):
         batch = move_to(modality.collate(list(items[start:start + batch_size])), device)

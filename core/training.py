@@ -149,7 +149,10 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     raw = read_source(host.registry, cfg["plugin"], cfg["data"], cfg["data_options"])
     split_rule = "source" if raw.split is not None else "hash of id (20% test)"
     samples = raw.with_split()
-    train = samples.part(TRAIN)
+    transductive = cfg.get("pretrain_on", "train") == "all"
+    train = samples if transductive else samples.part(TRAIN)
+    if transductive:
+        split_rule += "; pretrained on all items (transductive, labels unused)"
     if len(train) < 2:
         raise DataError(f"{samples.source or cfg['data']}: {len(train)} training item(s); pretraining needs at least 2.")
     ckpt_path = out / CKPT_DIR / LAST_CKPT
@@ -161,7 +164,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     if modality.prepare is not None:
         train, prep_state = modality.prepare(train, state_in, cfg["data_options"])
         held_out = samples.part(TEST)
-        if len(held_out):  # the test items are never trained on, but bad ones must fail now, not at embed time
+        if len(held_out) and not transductive:  # the test items are never trained on, but bad ones must fail now, not at embed time
             modality.prepare(held_out, prep_state, cfg["data_options"])
     else:
         prep_state = {}
@@ -243,7 +246,9 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         "world_size": world,
         "device": str(device),
         "versions": versions(),
-        "protocol": "pretrain on the training split only; the test split is never seen by the encoder",
+        "protocol": ("pretrain on all items, test split included (transductive; labels are never used)"
+                     if transductive else
+                     "pretrain on the training split only; the test split is never seen by the encoder"),
     }
     if rank0:
         (out / CKPT_DIR).mkdir(parents=True, exist_ok=True)

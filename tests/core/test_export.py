@@ -124,3 +124,19 @@ def test_wrong_suffix(tmp_path, name):
 def test_upper_case_suffix_accepted(tmp_path):
     path = write_embeddings(tmp_path / "E.PARQUET", embeddings_frame(["a"], np.zeros((1, 2))), {"k": "v"})
     assert read_metadata(path) == {"k": "v"}
+
+
+def test_multi_part_ids_get_one_column_each(tmp_path):
+    """Node or patch embeddings: ids are tuples; each part is a column and `id` joins them."""
+    h = matrix(3, 2)
+    ids = [("g1", 0), ("g1", 1), ("g2", 0)]
+    frame = embeddings_frame(ids, h, split=["train", "train", "test"], id_columns=["graph_id", "node_id"])
+    path = write_embeddings(tmp_path / "nodes.parquet", frame, {"granularity": "node"})
+    back = pl.read_parquet(path)
+    assert back.columns == ["id", "graph_id", "node_id", "embedding", "split"]
+    assert back["id"].to_list() == ["g1/0", "g1/1", "g2/0"]
+    assert back["graph_id"].to_list() == ["g1", "g1", "g2"]
+    assert back["node_id"].to_list() == [0, 1, 0] and back.schema["node_id"] == pl.Int64
+    np.testing.assert_array_equal(back["embedding"].to_numpy(), h.astype(np.float32))
+    with pytest.raises(DataError, match="not a tuple of 2 parts"):
+        embeddings_frame(["g1", "g2", "g3"], h, id_columns=["graph_id", "node_id"])
