@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ..distributed import gather_with_grad, is_distributed, rank, world_size
 from ..errors import ConfigError
 from .base import ContrastiveLoss, LossOutput
-from .infonce import fill_neg_inf_, row_logsumexp
+from .infonce import fill_neg_inf_, fused_applies, row_logsumexp, self_contrast
 
 __all__ = [
     "DCL",
@@ -188,8 +188,16 @@ class DCL(ContrastiveLoss):
         return None
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
-        lay = _layout(views, need_negatives=True, owner=type(self).__name__)
         t = self.temperature
+        if type(self).positive_weights is DCL.positive_weights and views and fused_applies(views, t) \
+                and len(views) >= 2 and views[0].dim() == 2 and views[0].shape[0] >= 2:
+            self.check_views(views)
+            lse, pos, neg_max = self_contrast([F.normalize(v, dim=1) for v in views], t, decoupled=True)
+            loss = (lse - pos.mean(dim=1)).mean()
+            with torch.no_grad():
+                parts = {"pos_sim": pos.mean() * t, "top1": (pos.amax(dim=1) > neg_max).float().mean()}
+            return LossOutput(loss, parts)
+        lay = _layout(views, need_negatives=True, owner=type(self).__name__)
         neg = lay.mask_own_(lay.similarities(1 / t))  # logits, −inf except at the negatives
         pos_sim = lay.positive_sims()
         weights = self.positive_weights(lay)

@@ -92,6 +92,84 @@ def row_logsumexp(x: torch.Tensor) -> torch.Tensor:
     return _RowLogSumExp.apply(x)
 
 
+# ---- one-process fast path: the whole loss in one autograd node ------------------------------------------
+#
+# Without other ranks, a queue or a learnable temperature, the anchors are their own candidates and
+# the loss's gradient with respect to the logits has a closed form, softmax − positives/(K−1).  One
+# autograd node then does the loss in one matrix product forward and two backward, with a single
+# M × M buffer (logits → softmax → gradient, in place) and about a dozen elementwise passes and
+# reductions — at small batches, where the products are cheap, the autograd graph of the general
+# path (some thirty nodes) would otherwise cost as much as they do.
+
+_POS_COLS: dict[tuple, torch.Tensor] = {}
+
+
+def positive_columns(k: int, b: int, device: torch.device) -> torch.Tensor:
+    """(K·B) × (K−1): the columns of each anchor's positives in the view-major (K·B) layout (cached)."""
+    key = (k, b, str(device))
+    cols = _POS_COLS.get(key)
+    if cols is None:
+        rows = torch.arange(k * b, device=device)
+        views_idx = torch.arange(k, device=device).expand(k * b, k)
+        cols = (views_idx[views_idx != (rows // b)[:, None]].view(k * b, k - 1) * b + (rows % b)[:, None])
+        if len(_POS_COLS) > 64:
+            _POS_COLS.clear()
+        _POS_COLS[key] = cols
+    return cols
+
+
+class _SelfContrast(torch.autograd.Function):
+    """(lse, pos, row max) of the M × M logits of M normalised anchors with themselves."""
+
+    @staticmethod
+    def forward(ctx, local: torch.Tensor, pos_cols: torch.Tensor, inv_t: float, decoupled: bool):
+        s = torch.mm(local, local.t()).mul_(inv_t)
+        s.fill_diagonal_(float("-inf"))
+        pos = s.gather(1, pos_cols)  # M × (K−1) positive logits
+        if decoupled:  # DCL: the positives leave the denominator
+            s.scatter_(1, pos_cols, float("-inf"))
+        row_max = s.amax(dim=1, keepdim=True)
+        s.sub_(row_max).exp_()
+        total = s.sum(dim=1, keepdim=True)
+        lse = (total.log() + row_max).squeeze(1)
+        s.div_(total)  # the softmax over each row's candidates, kept for the backward
+        ctx.save_for_backward(local, s, pos_cols)
+        ctx.inv_t = inv_t
+        row_max = row_max.squeeze(1)
+        ctx.mark_non_differentiable(row_max)
+        return lse, pos, row_max
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_lse, grad_pos, _grad_max):
+        local, g, pos_cols = ctx.saved_tensors
+        g.mul_(grad_lse[:, None])  # d lse_i / d logit_ij = softmax_ij
+        g.scatter_add_(1, pos_cols, grad_pos.to(g.dtype))
+        grad = torch.mm(g, local)
+        grad.addmm_(g.t(), local)  # the anchors are their own candidates: both roles
+        return grad.mul_(ctx.inv_t), None, None, None
+
+
+def fused_applies(views: Sequence[torch.Tensor], temperature: torch.Tensor | float) -> bool:
+    """Whether :func:`self_contrast` may replace the general path (one process, fixed τ, float32/64)."""
+    return (world_size() == 1 and views[0].dtype in (torch.float32, torch.float64)
+            and not (isinstance(temperature, torch.Tensor) and temperature.requires_grad))
+
+
+def self_contrast(normed: Sequence[torch.Tensor], temperature: float, decoupled: bool = False):
+    """The K normalised views (B × D each) of one process contrasted with themselves, in one autograd node.
+
+    Returns ``lse`` (K·B: log-sum-exp of each anchor's row of logits s/τ, its
+    own column left out, and with ``decoupled`` its positives too), ``pos``
+    ((K·B) × (K−1): its positive logits) and ``row_max`` (K·B, no gradient:
+    the largest logit in the denominator).  Anchors are view-major (row
+    v·B + b).  A loss is then any function of ``lse`` and ``pos``.
+    """
+    k, b = len(normed), normed[0].shape[0]
+    local = torch.cat(list(normed), dim=0)
+    return _SelfContrast.apply(local, positive_columns(k, b, local.device), 1.0 / float(temperature), decoupled)
+
+
 class InfoNCE(ContrastiveLoss):
     r"""InfoNCE / NT-Xent over K views (Oord et al. 2018, CPC; Chen et al. 2020, SimCLR),
     optionally against momentum targets and a queue of negatives (MoCo v2, Chen et al. 2020).
@@ -196,6 +274,13 @@ class InfoNCE(ContrastiveLoss):
             return self.per_sample(views, labels)
         self.check_views(views)
         normed = [F.normalize(v, dim=1) for v in views]
+        if targets is None and queue is None and fused_applies(views, self.log_temperature):
+            t = self.temperature
+            lse, pos, row_max = self_contrast(normed, float(t))
+            loss = (lse - pos.mean(dim=1)).mean()
+            with torch.no_grad():
+                top1 = (pos.amax(dim=1) >= row_max).float().mean()
+            return LossOutput(loss, {"pos_sim": pos.detach().mean() * t, "top1": top1, "temperature": t.detach()})
         if targets is None:
             if queue is not None:
                 raise ConfigError(f"{type(self).__name__}: a queue of negatives needs momentum targets "

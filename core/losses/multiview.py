@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ..distributed import gather_with_grad, rank, world_size
 from ..errors import ConfigError
 from .base import ContrastiveLoss, LossOutput
-from .infonce import fill_neg_inf_, row_logsumexp
+from .infonce import fill_neg_inf_, fused_applies, row_logsumexp, self_contrast
 
 
 def _positive(owner: str, name: str, value) -> float:
@@ -180,6 +180,13 @@ class MVInfoNCE(ContrastiveLoss):
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)
         k, b = len(views), views[0].shape[0]
+        if fused_applies(views, self.temperature):  # one process: one autograd node for the large matrix
+            normed = [F.normalize(v, dim=1) for v in views]
+            lse, pos, _ = self_contrast(normed, self.temperature)
+            log_den = lse.view(k, b).logsumexp(dim=0)
+            log_num = pos.view(k, b, k - 1).transpose(0, 1).reshape(b, -1).logsumexp(dim=1)
+            # the mean over ordered positive pairs equals the one over unordered pairs (s is symmetric)
+            return LossOutput((log_den - log_num).mean(), {"pos_sim": pos.detach().mean() * self.temperature})
         m = world_size() * b
         local, every = _normalised(views)
         dev = local.device

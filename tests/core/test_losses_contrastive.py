@@ -570,3 +570,33 @@ def test_supcon_rejects_bad_labels():
 def test_losses_registry_names():
     assert set(LOSSES) == {"dcl", "dclw", "debiased", "hard_negative", "supcon", "per_sample_temperature"}
     assert set(DESCRIPTIONS) == set(LOSSES)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_one_process_fast_path_equals_general_path(k, dtype):
+    """InfoNCE, DCL and MV-InfoNCE take a fused one-node path in one process; it must equal the general one."""
+    from unittest import mock
+
+    import contrastkit.core.losses.contrastive as con
+    import contrastkit.core.losses.infonce as inf
+    import contrastkit.core.losses.multiview as mv
+    from contrastkit.core.losses.contrastive import DCL
+    from contrastkit.core.losses.infonce import InfoNCE
+    from contrastkit.core.losses.multiview import MVInfoNCE
+
+    gen = torch.Generator().manual_seed(k)
+    for cls in (InfoNCE, DCL, MVInfoNCE):
+        views = [torch.randn(7, 5, dtype=dtype, generator=gen, requires_grad=True) for _ in range(k)]
+        fast = cls(temperature=0.3)(views)
+        g_fast = torch.autograd.grad(fast.loss * 1.7, views)
+        with mock.patch.object(inf, "fused_applies", lambda *a: False), \
+                mock.patch.object(con, "fused_applies", lambda *a: False), \
+                mock.patch.object(mv, "fused_applies", lambda *a: False):
+            slow = cls(temperature=0.3)(views)
+            g_slow = torch.autograd.grad(slow.loss * 1.7, views)
+        torch.testing.assert_close(fast.loss, slow.loss)
+        for a, b in zip(g_fast, g_slow):
+            torch.testing.assert_close(a, b)
+        for key, val in slow.parts.items():
+            torch.testing.assert_close(fast.parts[key].to(dtype), val.to(dtype), msg=key)
