@@ -55,7 +55,9 @@ def evaluate(
         rand = run.random_init(host, seed=run.config["seed"])
         base_ctx = EvalContext(samples=samples, embed=rand.embed, seeds=seed_list, run_dir=run_dir, meta=run.meta,
                                prepare=run.prepare, options=ctx.options)
-        base = run_evaluators(host.registry, plugin, base_ctx, names,
+        # a baseline that never calls the encoder gives the same figures: not run twice
+        base_names = [n for n in names if getattr(host.registry.get("evaluator", n, plugin).obj, "uses_encoder", True)]
+        base = run_evaluators(host.registry, plugin, base_ctx, base_names,
                               progress=None if json_out else lambda n: typer.echo(f"evaluating the random-init "
                                                                                   f"encoder with {n} ...", err=True))
         result["metrics"].update({f"random_init.{k}": v for k, v in base["metrics"].items()})

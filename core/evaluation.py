@@ -88,6 +88,9 @@ class Evaluator:
     version: str = "1"
     requires: str = "labels"
     description: str = ""
+    #: False for a baseline that never calls the encoder (e.g. probes on raw features): ``evaluate
+    #: --baseline`` then does not run it a second time for the random-init encoder.
+    uses_encoder: bool = True
 
     def run(self, ctx: EvalContext) -> dict[str, float]:  # pragma: no cover - interface
         raise NotImplementedError
