@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -39,7 +40,26 @@ def default_device() -> torch.device:
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
-    return apply_to_collection(batch, torch.Tensor, lambda t: t.to(device, non_blocking=True))
+    """``batch`` on ``device``: tensors, and objects with a ``to(device)`` method (e.g. a PyG ``Batch``),
+    at the top level or inside dicts, lists and tuples.  Such objects are copied (shallowly) before
+    ``to``, so the caller's batch is left as it was."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (dict, list, tuple)):
+        return apply_to_collection(batch, (torch.Tensor, _HasTo), lambda x: move_to(x, device))
+    if isinstance(batch, _HasTo) and not isinstance(batch, nn.Module):
+        return copy.copy(batch).to(device)
+    return batch
+
+
+class _HasToMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return (not isinstance(obj, (type, torch.Tensor, nn.Module, dict, list, tuple, str, bytes))
+                and callable(getattr(obj, "to", None)))
+
+
+class _HasTo(metaclass=_HasToMeta):
+    """Duck type: an object with a ``to(device)`` method (checked with isinstance)."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:

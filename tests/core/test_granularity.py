@@ -64,3 +64,18 @@ def test_pretrain_on_is_checked(cli, tmp_path, tiny_data, tiny_recipe):
     r = cli("pretrain", "timeseries", "--data", tiny_data, "--config", cfg, "--out", tmp_path / "run", "--no-progress")
     assert r.code == 1 and "'pretrain_on' must be" in r.err
     assert not (tmp_path / "run").exists()
+
+
+def test_move_to_moves_objects_with_a_to_method():
+    """A PyG Batch (not a tensor, not a collection) is moved too, without changing the caller's batch."""
+    from torch_geometric.data import Batch, Data
+
+    from contrastkit.core.runs import move_to
+
+    graph = Batch.from_data_list([Data(x=torch.ones(2, 3), edge_index=torch.tensor([[0], [1]]))])
+    meta = torch.device("meta")
+    moved = move_to({"graph": graph, "x": torch.ones(2), "n": 3}, meta)
+    assert moved["graph"].x.device == meta and moved["graph"].edge_index.device == meta
+    assert moved["x"].device == meta and moved["n"] == 3
+    assert graph.x.device == torch.device("cpu")  # the caller's batch is left as it was
+    assert move_to(graph, meta).x.device == meta
