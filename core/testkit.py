@@ -318,6 +318,14 @@ def _first_difference(a: Any, b: Any) -> str | None:
     return None
 
 
+def _same_item(a: Any, b: Any) -> bool:
+    """Two data items are equal: arrays and tensors by value, dicts/lists/tuples leaf by leaf, and
+    objects with ``to_dict()`` (e.g. a PyG ``Data``) by the values of that dict."""
+    if callable(getattr(a, "to_dict", None)) and callable(getattr(b, "to_dict", None)) and type(a) is type(b):
+        return _first_difference(a.to_dict(), b.to_dict()) is None
+    return _first_difference(a, b) is None
+
+
 def _copy(batch: Any) -> Any:
     return copy.deepcopy(batch)
 
@@ -751,7 +759,7 @@ def check_reader(
             second = reader.read(src, copy.deepcopy(options))
             same = (first.ids == second.ids and first.fingerprint == second.fingerprint
                     and first.labels == second.labels and first.split == second.split
-                    and all(_same_leaf(a, b) for a, b in zip(first.items, second.items)))
+                    and all(_same_item(a, b) for a, b in zip(first.items, second.items)))
             c.expect(f"read '{src}' the same way twice", same, "two reads gave different ids, labels, split, items or "
                                                             "fingerprint")
         except Exception as exc:  # noqa: BLE001
@@ -965,7 +973,7 @@ def check_modality(
         except Exception as exc:  # noqa: BLE001
             c.failed("prepare valid data", f"prepare raised {_one_line(exc)}")
             return c.done(raise_)
-        unchanged = all(_same_leaf(a, b) for a, b in zip(snapshot, samples.items))
+        unchanged = all(_same_item(a, b) for a, b in zip(snapshot, samples.items))
         c.expect("leave the samples unmodified in prepare", unchanged, "prepare changed the items it was given")
         try:
             import io
@@ -981,7 +989,7 @@ def check_modality(
                      f"the state does not survive torch.save/torch.load(weights_only=True): {_one_line(exc)}")
         try:
             again, state2 = modality.prepare(samples, state, copy.deepcopy(options))
-            same = all(_same_leaf(a, b) for a, b in zip(prepared.items, again.items)) and len(again) == len(prepared)
+            same = all(_same_item(a, b) for a, b in zip(prepared.items, again.items)) and len(again) == len(prepared)
             c.expect("prepare alike with the fitted state", same,
                      "prepare with the fitted state gives other items than prepare that fitted it")
         except Exception as exc:  # noqa: BLE001
@@ -999,7 +1007,7 @@ def check_modality(
     n = _batch_size(batch, size_fn)
     c.expect("collate a list of items into a batch of that size", n == len(items),
              f"{len(items)} items gave a batch of {n}")
-    c.expect("leave the items unmodified in collate", all(_same_leaf(a, b) for a, b in zip(items, snapshot)),
+    c.expect("leave the items unmodified in collate", all(_same_item(a, b) for a, b in zip(items, snapshot)),
              "collate changed the items it was given")
     try:
         one = modality.collate(items[:1])

@@ -409,3 +409,23 @@ def test_duplicate_registered_in_process_names_both_plugins():
                                                r"duplicate augmentation 'shift'"):
         check_plugin("second", host=host)
 
+
+
+def test_items_compare_by_value_whatever_their_container():
+    """Dict items (event sequences) and PyG Data items (graphs) are compared by value, not identity."""
+    import numpy as np
+    import torch
+    from torch_geometric.data import Data
+
+    from contrastkit.core.testkit import _same_item
+
+    a = {"codes": np.array([1, 2, 3]), "amount": np.array([0.5, np.nan], dtype=np.float32)}
+    b = {"codes": np.array([1, 2, 3]), "amount": np.array([0.5, np.nan], dtype=np.float32)}
+    assert _same_item(a, b)
+    b["codes"] = np.array([1, 2, 4])
+    assert not _same_item(a, b)
+    g = Data(x=torch.ones(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    assert _same_item(g, g.clone())
+    h = g.clone()
+    h.x[0, 0] = 2.0
+    assert not _same_item(g, h)

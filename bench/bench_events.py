@@ -1,0 +1,356 @@
+"""Event sequences: reading + grouping, CoLES pretraining and embedding throughput, against
+plain polars and pytorch-lifestream (ptls) 0.6.0 on the same generated data.
+
+Three parts, each printing figures and a ratio against a baseline run in this script:
+
+1. **Reading and grouping** ``--events`` generated transactions (default 10 M rows, amount +
+   category code + datetime, rows shuffled) from parquet.  ``contrastkit``: the events plugin's
+   reader (``EventsReader().read``: lazy scan, sort by (client, time) in polars, cut flat numpy
+   arrays into per-client items; the file's sha256 fingerprint included).  ``polars``: plain
+   ``scan_parquet → sort → group_by(maintain_order) → agg(list)``.  Each run in a fresh
+   subprocess (median wall time over ``--repeats``; peak RSS = the child's ``ru_maxrss``,
+   imports included).
+2. **Pretraining throughput**: ``--clients`` clients (default 5,000 with 50–300 events each,
+   ~877 k events: ptls's CoLES tutorial), GRU hidden 256, category embedding 16, K = 5 slices
+   of 25–200 events, batch 64 clients, CoLES margin loss with 5 hard negatives, Adam 1e-3.
+   ``contrastkit``: the plugin's collate, ``RandomSlices`` and ``GRUEncoder`` (packed, real
+   events only) inside core's ``Pretrainer``.  ``ptls``: its own ``ColesDataset`` +
+   ``SampleSlices`` + ``TrxEncoder`` + ``RnnSeqEncoder`` + ``CoLESModule.shared_step`` and
+   ``ContrastiveLoss(HardNegativePairSelector)``, stepped by a plain loop (no Lightning
+   trainer overhead, which favours ptls).  Clients/s and events/s (the clients' whole
+   sequences per second, as an epoch counts them) over ``--steps`` steps after a warm-up, the
+   two libraries interleaved, median over ``--repeats``.
+3. **Embedding throughput**: every client's whole sequence through the frozen encoder.
+   ``contrastkit``: the modality's ``embed`` (length-sorted batches of ~64 × median length
+   events), in float32 and with the encoder option ``inference_matmul = "bfloat16"``
+   (``contrastkit-bf16``: the hidden-state product in bfloat16, state and gates in float32;
+   the minimum cosine similarity to the float32 embeddings is printed).  ``ptls``: ``collate_feature_dict`` batches of 64 in input order.
+
+ptls is imported when installed (``pip install --no-deps pytorch-lifestream==0.6.0`` beside
+our torch; its optional imports of transformers, duckdb and omegaconf are stubbed when absent —
+they serve encoders and data sets not used here); otherwise the script says why and skips it.
+
+Threads: ``--threads`` (default 1; the figures in docs/events.md state theirs).  Usage::
+
+    python bench/bench_events.py                       # full sizes, several minutes
+    python bench/bench_events.py --small               # a smoke run in about a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.machinery
+import importlib.util
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import child_env, emit_json, machine  # noqa: E402
+
+
+# --------------------------------------------------------------------------- part 1: reading
+def _child_read(kind: str, path: str) -> None:
+    t0 = time.perf_counter()
+    if kind == "contrastkit":
+        from contrastkit.plugins.events.readers import EventsReader
+
+        s = EventsReader().read(path, {"id_column": "client_id", "time_column": "event_time",
+                                       "categorical": ["category"], "numeric": ["amount"]})
+        n_entities, n_events = len(s), s.meta["n_events"]
+    else:
+        import polars as pl
+
+        df = (pl.scan_parquet(path).sort(["client_id", "event_time"])
+              .group_by("client_id", maintain_order=True).agg(pl.all()).collect())
+        n_entities, n_events = df.height, int(df["amount"].list.len().sum())
+    seconds = time.perf_counter() - t0
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_kib": peak_kib, "entities": n_entities, "events": n_events}))
+
+
+def bench_read(args, tmp: Path) -> dict:
+    from contrastkit.plugins.events.synthetic import synthetic_frames
+
+    n_clients = max(2, args.events // 175)
+    t0 = time.perf_counter()
+    events, _ = synthetic_frames(n_clients=n_clients, seed=0)
+    path = tmp / "events.parquet"
+    events.write_parquet(path)
+    gen_s = time.perf_counter() - t0
+    n = events.height
+    del events
+    print(f"\n[1] reading + grouping {n:,} events of {n_clients:,} clients from parquet "
+          f"({path.stat().st_size / 2**20:.0f} MiB; generated and written in {gen_s:.1f} s)")
+    runs: dict[str, list[dict]] = {"contrastkit": [], "polars": []}
+    for _ in range(args.repeats):
+        for kind in runs:
+            out = subprocess.run([sys.executable, __file__, "--_child", kind, str(path)], capture_output=True,
+                                 text=True, env=child_env())
+            if out.returncode != 0:
+                raise SystemExit(f"the {kind} reading child failed:\n{out.stderr[-2000:]}")
+            runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    res = {}
+    for kind, rs in runs.items():
+        res[kind] = {"seconds": statistics.median(r["seconds"] for r in rs),
+                     "peak_mib": statistics.median(r["peak_kib"] for r in rs) / 1024,
+                     "entities": rs[0]["entities"], "events": rs[0]["events"], "all_seconds": [r["seconds"] for r in rs]}
+        print(f"  {kind:<12} {res[kind]['seconds']:6.2f} s   peak RSS {res[kind]['peak_mib']:7.0f} MiB   "
+              f"({res[kind]['entities']:,} entities, {res[kind]['events']:,} events)")
+    ratio = res["polars"]["seconds"] / res["contrastkit"]["seconds"]
+    print(f"  time ratio polars / contrastkit: {ratio:.2f} (above 1: contrastkit faster); memory ratio "
+          f"contrastkit / polars: {res['contrastkit']['peak_mib'] / res['polars']['peak_mib']:.2f}")
+    res["events"] = n
+    return res
+
+
+# --------------------------------------------------------------------------- ptls import
+def import_ptls() -> tuple[object | None, str]:
+    """ptls modules, or None and why not."""
+    if importlib.util.find_spec("ptls") is None:
+        return None, "ptls is not installed (pip install --no-deps pytorch-lifestream==0.6.0)"
+
+    def missing(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return type(name, (), {})
+
+    for name in ("transformers", "duckdb", "omegaconf"):  # imported by ptls for parts not used here
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            mod = types.ModuleType(name)
+            mod.__getattr__ = missing
+            mod.__spec__ = importlib.machinery.ModuleSpec(name, None)
+            sys.modules[name] = mod
+            if name == "transformers":
+                sub = types.ModuleType("transformers.tokenization_utils_base")
+                sub.BatchEncoding = type("BatchEncoding", (dict,), {})
+                mod.tokenization_utils_base = sub
+                sys.modules[sub.__name__] = sub
+    try:
+        import ptls  # noqa: F401
+        from ptls.data_load.utils import collate_feature_dict
+        from ptls.frames.coles import CoLESModule, ColesDataset
+        from ptls.frames.coles.split_strategy import SampleSlices
+        from ptls.nn import RnnSeqEncoder, TrxEncoder
+    except Exception as exc:  # noqa: BLE001
+        return None, f"ptls does not import here ({type(exc).__name__}: {exc})"
+    return types.SimpleNamespace(collate_feature_dict=collate_feature_dict, CoLESModule=CoLESModule,
+                                 ColesDataset=ColesDataset, SampleSlices=SampleSlices, RnnSeqEncoder=RnnSeqEncoder,
+                                 TrxEncoder=TrxEncoder, version=getattr(ptls, "__version__", "?")), ""
+
+
+# --------------------------------------------------------------------------- parts 2-3: models
+def make_data(n_clients: int):
+    from contrastkit.plugins.events.modality import prepare
+    from contrastkit.plugins.events.readers import SyntheticReader
+
+    raw = SyntheticReader().read("synthetic_transactions", {"n_clients": n_clients, "seed": 0})
+    samples, _ = prepare(raw, None, {"min_events": 25, "min_frequency": 1})
+    return samples
+
+
+def ours(samples, hidden: int, lr: float):
+    import torch
+
+    from contrastkit.core.heads import build_head
+    from contrastkit.core.losses.coles import CoLESLoss
+    from contrastkit.core.runs import Pretrainer
+    from contrastkit.plugins.events.augmentations import RandomSlices
+    from contrastkit.plugins.events.encoders import GRUEncoder
+
+    enc = GRUEncoder(cat_cardinalities=samples.meta["cat_cardinalities"], num_features=1, hidden=hidden,
+                     cat_dim=16, time_features=False)
+    model = Pretrainer(enc, build_head({"name": "none"}, enc.out_dim), CoLESLoss(margin=0.5, neg_count=5))
+    return model, RandomSlices(25, 200), torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def ptls_model(P, n_cat: int, hidden: int, lr: float):
+    import torch
+
+    trx = P.TrxEncoder(embeddings={"category": {"in": n_cat, "out": 16}}, numeric_values={"amount": "identity"})
+    seq = P.RnnSeqEncoder(trx_encoder=trx, hidden_size=hidden, type="gru")
+    module = P.CoLESModule(seq_encoder=seq, optimizer_partial=lambda p: torch.optim.Adam(p, lr=lr),
+                           lr_scheduler_partial=lambda o: torch.optim.lr_scheduler.StepLR(o, 30, 0.9))
+    return module, torch.optim.Adam(module.parameters(), lr=lr)
+
+
+def ptls_records(samples):
+    import torch
+
+    out = []
+    for cid, it in zip(samples.ids, samples.items):
+        out.append({"client_id": cid, "event_time": torch.from_numpy(np.ascontiguousarray(it["time"])),
+                    "category": torch.from_numpy(it["cat"][:, 0].astype(np.int64)),
+                    "amount": torch.from_numpy(np.ascontiguousarray(it["num"][:, 0]))})
+    return out
+
+
+def bench_train_embed(args) -> dict:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from contrastkit.plugins.events.batch import collate
+    from contrastkit.plugins.events.modality import embed
+
+    torch.set_num_threads(args.threads)
+    samples = make_data(args.clients)
+    lengths = np.array([len(it["time"]) for it in samples.items])
+    n_events = int(lengths.sum())
+    print(f"\n[2] CoLES pretraining: {len(samples):,} clients, {n_events:,} events (50–300 each), GRU {args.hidden}, "
+          f"5 slices × 25–200, batch 64, {args.threads} thread(s)")
+    P, why = (None, "skipped (--skip-ptls)") if args.skip_ptls else import_ptls()
+    if P is None:
+        print(f"  ptls: {why}")
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(len(samples), 64, replace=False) for _ in range(args.steps + 2)]
+
+    model, slicer, opt = ours(samples, args.hidden, 1e-3)
+    gen = torch.Generator().manual_seed(0)
+
+    def run_ours() -> float:
+        model.train()
+        t0 = time.perf_counter()
+        for idx in batches[2:]:
+            batch = collate([samples.items[i] for i in idx])
+            out = model(slicer.views(batch, 5, gen))
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    for idx in batches[:2]:  # warm-up
+        out = model(slicer.views(collate([samples.items[i] for i in idx]), 5, gen))
+        out.loss.backward()
+    fns = {"contrastkit": run_ours}
+    if P is not None:
+        n_cat = int(samples.meta["cat_cardinalities"][0])
+        records = ptls_records(samples)
+        module, popt = ptls_model(P, n_cat, args.hidden, 1e-3)
+        dataset = P.ColesDataset(records, splitter=P.SampleSlices(split_count=5, cnt_min=25, cnt_max=200))
+
+        def run_ptls() -> float:
+            module.train()
+            t0 = time.perf_counter()
+            for idx in batches[2:]:
+                x, y = P.ColesDataset.collate_fn([dataset[i] for i in idx])
+                y_h, y = module.shared_step(x, y)
+                loss = module._loss(y_h, y)
+                popt.zero_grad(set_to_none=True)
+                loss.backward()
+                popt.step()
+            return time.perf_counter() - t0
+
+        x, y = P.ColesDataset.collate_fn([dataset[i] for i in batches[0]])
+        module._loss(*module.shared_step(x, y)).backward()
+        fns["ptls"] = run_ptls
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(args.repeats):
+        for k, fn in fns.items():
+            times[k].append(fn())
+    steps = len(batches) - 2
+    ent_events = float(np.mean([lengths[idx].sum() for idx in batches[2:]]))
+    res: dict = {"train": {}, "embed": {}}
+    for k, ts in times.items():
+        sec = statistics.median(ts)
+        res["train"][k] = {"seconds": sec, "steps": steps, "clients_per_s": steps * 64 / sec,
+                           "events_per_s": steps * ent_events / sec, "all_seconds": ts}
+        print(f"  {k:<12} {steps * 64 / sec:8.1f} clients/s   {steps * ent_events / sec:10.0f} events/s   "
+              f"({sec:.2f} s for {steps} steps)")
+    if "ptls" in res["train"]:
+        r = res["train"]["contrastkit"]["clients_per_s"] / res["train"]["ptls"]["clients_per_s"]
+        res["train"]["ratio"] = r
+        print(f"  training throughput ratio contrastkit / ptls: {r:.2f} (target ≥ 2)")
+
+    print(f"\n[3] embedding {len(samples):,} whole sequences, frozen encoder, {args.threads} thread(s)")
+    enc = model.encoder.eval()
+    dev = torch.device("cpu")
+
+    def run_embed_ours():
+        return embed(enc, samples.items, dev, 64)
+
+    def run_embed_bf16():
+        enc.inference_matmul = "bfloat16"
+        try:
+            return embed(enc, samples.items, dev, 64)
+        finally:
+            enc.inference_matmul = "float32"
+
+    efns = {"contrastkit": run_embed_ours, "contrastkit-bf16": run_embed_bf16}
+    if P is not None:
+        seq = module.seq_encoder.eval()
+
+        def run_embed_ptls():
+            loader = DataLoader(records, batch_size=64, shuffle=False, collate_fn=P.collate_feature_dict)
+            with torch.no_grad():
+                return torch.cat([seq(b) for b in loader])
+
+        efns["ptls"] = run_embed_ptls
+    etimes: dict[str, list[float]] = {k: [] for k in efns}
+    for _ in range(args.repeats):
+        for k, fn in efns.items():
+            t0 = time.perf_counter()
+            fn()
+            etimes[k].append(time.perf_counter() - t0)
+    for k, ts in etimes.items():
+        sec = statistics.median(ts)
+        res["embed"][k] = {"seconds": sec, "clients_per_s": len(samples) / sec, "events_per_s": n_events / sec,
+                           "all_seconds": ts}
+        print(f"  {k:<12} {len(samples) / sec:8.1f} clients/s   {n_events / sec:10.0f} events/s   ({sec:.2f} s)")
+    h32, h16 = run_embed_ours(), run_embed_bf16()
+    cos = float(torch.nn.functional.cosine_similarity(h32, h16).min())
+    res["embed"]["bf16_min_cosine"] = cos
+    print(f"  (contrastkit-bf16: encoder option inference_matmul = \"bfloat16\", the hidden-state product in "
+          f"bfloat16; min cosine to the float32 embeddings {cos:.6f})")
+    if "ptls" in res["embed"]:
+        for k in ("contrastkit", "contrastkit-bf16"):
+            r = res["embed"][k]["clients_per_s"] / res["embed"]["ptls"]["clients_per_s"]
+            res["embed"][f"ratio_{k}"] = r
+            print(f"  embedding throughput ratio {k} / ptls: {r:.2f} (target ≥ 3)")
+    res["ptls"] = {"available": P is not None, "why_not": why if P is None else "",
+                   "version": getattr(P, "version", None)}
+    return res
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_child":
+        _child_read(sys.argv[2], sys.argv[3])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=10_000_000, help="rows for the reading benchmark")
+    ap.add_argument("--clients", type=int, default=5000, help="clients for training/embedding")
+    ap.add_argument("--steps", type=int, default=20, help="timed training steps per repeat")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--small", action="store_true", help="a smoke run: 200 k events, 400 clients, 3 steps, 1 repeat")
+    ap.add_argument("--skip-read", action="store_true")
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-ptls", action="store_true")
+    ap.add_argument("--json", default=None, help="write the raw numbers here ('-': stdout)")
+    args = ap.parse_args()
+    if args.small:
+        args.events, args.clients, args.steps, args.repeats = 200_000, 400, 3, 1
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result: dict = {"machine": machine(), "args": vars(args)}
+    print(f"events benchmark: {args.threads} torch thread(s); machine load {result['machine']['loadavg']}")
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
+        if not args.skip_read:
+            result["read"] = bench_read(args, Path(tmp))
+    if not args.skip_train:
+        result.update(bench_train_embed(args))
+    if args.json:
+        emit_json(args.json, result)
+
+
+if __name__ == "__main__":
+    main()

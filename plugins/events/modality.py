@@ -1,0 +1,297 @@
+"""The events modality: the recipe, preprocessing fitted on training entities, embedding, the views picture.
+
+Items are per-entity dicts of numpy arrays (see :mod:`.readers`); batches are
+padded tensors plus lengths (see :mod:`.batch`).  ``prepare`` fits, on the
+training entities only, the vocabulary of every categorical field (ids 0 =
+padding, 1 = out of vocabulary, then values by decreasing frequency, those
+seen fewer than ``min_frequency`` times going to the OOV bucket) and a
+transform of every numeric field (signed log1p, then robust scaling by the
+median and inter-quartile range), and saves both in the run, so ``embed`` on
+new data maps values exactly as in training.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from contrastkit.core.data import Samples
+from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.modality import Modality
+
+from .batch import collate
+from .readers import split_items
+
+#: The default recipe: CoLES (Babaev et al., SIGMOD 2022) — K = 5 random slices per entity, a GRU, the
+#: margin loss with hard negatives.  Hidden 128 (CoLES uses 256) so the main job runs on 2 CPU cores in
+#: minutes; the default data are CDNOW's customers, whose calibration-period sequences are short
+#: (median 1, 99th percentile 11 purchases), hence slices of 1–20 events.
+DEFAULTS: dict[str, Any] = {
+    "epochs": 8,
+    "max_steps": 1500,
+    "batch_size": 64,
+    "views": 5,
+    "lr": 2e-3,
+    "encoder": {"name": "gru", "hidden": 128, "absolute_time": True},
+    "head": {"name": "none"},
+    "loss": {"name": "coles", "margin": 0.5, "neg_count": 5},
+    "joint_view": {"name": "random_slices", "min_length": 1, "max_length": 20},
+    "augmentations": [],
+    "data_options": {"min_events": 1, "min_frequency": 5, "numeric_transform": "log1p", "scaling": "robust"},
+    "evaluate": {"evaluators": ["entity"], "seeds": [0, 1, 2]},
+}
+
+TRANSFORMS = ("log1p", "none")
+SCALINGS = ("robust", "standard", "none")
+PAD, OOV = 0, 1
+
+
+def _note(msg: str) -> None:
+    print(f"note: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _opt_int(options: dict, key: str, default: int | None, minimum: int) -> int | None:
+    v = options.get(key, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"data_options.{key} must be an integer ≥ {minimum}, got {v!r}.")
+    return v
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def transform_numeric(num: np.ndarray, spec: dict) -> np.ndarray:
+    """Apply a fitted numeric transform (``state["numeric"]``) to (N, C) raw values; NaN becomes 0."""
+    x = num.astype(np.float64)
+    if spec["transform"] == "log1p":
+        x = signed_log1p(x)
+    x = (x - np.asarray(spec["center"])) / np.asarray(spec["scale"])
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def inverse_numeric(num: np.ndarray, spec: dict) -> np.ndarray:
+    """Raw values back from transformed ones (for aggregate features)."""
+    x = num.astype(np.float64) * np.asarray(spec["scale"]) + np.asarray(spec["center"])
+    if spec["transform"] == "log1p":
+        x = np.sign(x) * np.expm1(np.abs(x))
+    return x
+
+
+def _fit_numeric(num: np.ndarray, transform: str, scaling: str) -> dict:
+    x = num.astype(np.float64)
+    if transform == "log1p":
+        x = signed_log1p(x)
+    c = num.shape[1]
+    center, scale = [0.0] * c, [1.0] * c
+    for j in range(c):
+        col = x[:, j][np.isfinite(x[:, j])]
+        if col.size == 0 or scaling == "none":
+            continue
+        if scaling == "robust":
+            q25, med, q75 = np.percentile(col, [25, 50, 75])
+            s = q75 - q25
+            center[j] = float(med)
+        else:
+            center[j] = float(col.mean())
+            s = 0.0
+        if not s > 1e-12:
+            s = float(col.std())
+        scale[j] = float(s) if s > 1e-12 else 1.0
+    return {"transform": transform, "center": center, "scale": scale}
+
+
+def _fit_vocab(codes: np.ndarray, names: list[str], min_frequency: int, max_vocab: int) -> tuple[list[str], list[str]]:
+    counts = np.bincount(codes, minlength=len(names))
+    order = np.argsort(-counts, kind="stable")
+    kept = [int(i) for i in order if counts[i] >= min_frequency][:max_vocab]
+    kept_set = set(kept)
+    rare = [names[i] for i in order if counts[i] > 0 and i not in kept_set]
+    return [names[i] for i in kept], rare[:100_000]
+
+
+def prepare(samples: Samples, state: dict | None, options: dict) -> tuple[Samples, dict]:
+    """Fit (``state=None``: on these training entities) or apply the vocabularies and numeric transforms.
+
+    While fitting, entities with fewer than ``min_events`` events are skipped (with a count); with a fitted
+    state every entity is kept, so ``embed`` covers them all.
+    """
+    options = dict(options or {})
+    src = samples.source or "data"
+    min_events = _opt_int(options, "min_events", 1, 1)
+    max_events = _opt_int(options, "max_events", None, 1)
+    min_frequency = _opt_int(options, "min_frequency", 5, 1)
+    max_vocab = _opt_int(options, "max_vocab", 50_000, 1)
+    transform = options.get("numeric_transform", "log1p")
+    scaling = options.get("scaling", "robust")
+    if transform not in TRANSFORMS:
+        raise ConfigError(f"data_options.numeric_transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}.")
+    if scaling not in SCALINGS:
+        raise ConfigError(f"data_options.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}.")
+    if len(samples) == 0:
+        raise DataError(f"{src}: no entities.")
+    meta = dict(samples.meta)
+    for key in ("cat_columns", "num_columns", "cat_names"):
+        if key not in meta:
+            raise DataError(f"{src}: the samples lack meta['{key}']; read them with an events reader.")
+    lengths = np.fromiter((len(it["time"]) for it in samples.items), dtype=np.int64, count=len(samples))
+    if state is None and (lengths < min_events).any():
+        keep = np.flatnonzero(lengths >= min_events)
+        _note(f"{src}: {len(samples) - len(keep)} of {len(samples)} entities have fewer than {min_events} events "
+              f"(data_options.min_events) and are skipped in pretraining.")
+        if len(keep) == 0:
+            raise DataError(f"{src}: no entity has {min_events} or more events; lower data_options.min_events.")
+        samples = samples.subset(keep)
+        lengths = lengths[keep]
+    items = samples.items
+    time = np.concatenate([it["time"] for it in items]).astype(np.float64)
+    cat = np.concatenate([it["cat"] for it in items])
+    num = np.concatenate([it["num"] for it in items])
+    if max_events is not None and (lengths > max_events).any():  # keep each entity's last max_events events
+        ends = np.cumsum(lengths)
+        new_len = np.minimum(lengths, max_events)
+        sel = np.concatenate([np.arange(e - n, e) for e, n in zip(ends.tolist(), new_len.tolist())])
+        time, cat, num, lengths = time[sel], cat[sel], num[sel], new_len
+    cats, nums = list(meta["cat_columns"]), list(meta["num_columns"])
+
+    if state is None:
+        vocab, rare = {}, {}
+        for j, c in enumerate(cats):
+            vocab[c], rare[c] = _fit_vocab(cat[:, j], list(meta["cat_names"][c]), min_frequency, max_vocab)
+        q25, med, q75 = np.percentile(time, [25, 50, 75])
+        spread = float(q75 - q25) if q75 > q25 else float(time.std())
+        state = {"cat_columns": cats, "num_columns": nums, "vocab": vocab, "rare": rare,
+                 "numeric": _fit_numeric(num, transform, scaling),
+                 "time": {"origin": float(med), "scale": spread if spread > 1e-12 else 1.0}}
+    else:
+        missing = [c for c in state["cat_columns"] + state["num_columns"] if c not in cats + nums]
+        if missing or cats != state["cat_columns"] or nums != state["num_columns"]:
+            raise DataError(f"{src}: the run was trained on categorical {state['cat_columns']} and numeric "
+                            f"{state['num_columns']}, but these data have {cats} and {nums}; name the same columns "
+                            "in data_options.")
+
+    mapped = np.empty(cat.shape, dtype=np.int32)
+    for j, c in enumerate(cats):
+        index = {name: i + 2 for i, name in enumerate(state["vocab"][c])}
+        names = list(meta["cat_names"][c])
+        lut = np.fromiter((index.get(n, OOV) for n in names), dtype=np.int32, count=len(names))
+        mapped[:, j] = lut[cat[:, j]]
+        known = set(state["vocab"][c]) | set(state["rare"].get(c, ()))
+        present = np.bincount(cat[:, j], minlength=len(names)) > 0
+        unseen = [n for n, p in zip(names, present) if p and n not in known]
+        if unseen:
+            n_ev = int(np.isin(cat[:, j], [i for i, n in enumerate(names) if n in set(unseen)]).sum())
+            _warn(f"{src}: column {c!r} has {len(unseen)} value(s) never seen in training (e.g. {unseen[0]!r}, "
+                  f"{n_ev} events); they map to the out-of-vocabulary id.")
+    num_t = transform_numeric(num, state["numeric"]) if nums else num.astype(np.float32)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    new_items = split_items(starts, time, mapped, num_t)
+    meta.update({
+        "cat_cardinalities": [len(state["vocab"][c]) + 2 for c in cats],
+        "num_features": len(nums),
+        "numeric_state": state["numeric"],
+        "time_origin": state["time"]["origin"],
+        "time_scale": state["time"]["scale"],
+        "n_events": int(len(time)),
+    })
+    meta.pop("cat_names", None)
+    out = Samples(ids=samples.ids, items=new_items, labels=samples.labels, split=samples.split, meta=meta,
+                  source=samples.source, fingerprint=samples.fingerprint)
+    return out, state
+
+
+def _lengths(items) -> np.ndarray:
+    return np.fromiter((len(it["time"]) for it in items), dtype=np.int64, count=len(items))
+
+
+def check(samples: Samples, config: dict) -> None:
+    """Say how many training entities are shorter than the slices' minimum (they are used whole)."""
+    jv = config.get("joint_view") or {}
+    if jv.get("name") == "random_slices":
+        lo = int(jv.get("min_length", 25))
+        short = int((_lengths(samples.items) < lo).sum())
+        if short:
+            _note(f"{samples.source or 'data'}: {short} of {len(samples)} training entities have fewer than "
+                  f"{lo} events (random_slices.min_length) and give their whole sequence to every view; set "
+                  f"data_options.min_events = {lo} to skip them.")
+
+
+@torch.no_grad()
+def embed(encoder: torch.nn.Module, items, device, batch_size: int) -> torch.Tensor:
+    """Embed entities in batches of similar length (sorted), then restore the input order."""
+    n = len(items)
+    if n == 0:
+        return torch.zeros((0, int(getattr(encoder, "out_dim", 0))))
+    lengths = _lengths(items)
+    order = np.argsort(-lengths, kind="stable")
+    # Batches hold about batch_size × (a typical length) events, so short sequences go in large batches.
+    budget = max(int(batch_size), 1) * max(int(np.median(lengths)), 32)
+    out = torch.empty((n, int(encoder.out_dim)), dtype=torch.float32)
+    start = 0
+    while start < n:
+        size = max(1, min(n - start, budget // max(int(lengths[order[start]]), 1), 4096))
+        idx = order[start:start + size]
+        batch = {k: v.to(device) for k, v in collate([items[i] for i in idx]).items()}
+        out[torch.from_numpy(idx)] = encoder(batch).float().cpu()
+        start += size
+    return out
+
+
+def plot_views(batch: dict, views: list[dict], path, title: str = "", ids=None) -> None:
+    """One panel per entity: its events on a time line (first row) and each view's events below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from contrastkit.core.pictures import atomic_savefig
+
+    n, k = int(batch["lengths"].shape[0]), len(views)
+    fig, axes = plt.subplots(n, 1, figsize=(9, n * (0.28 * (k + 1) + 0.7)), squeeze=False)
+    for i in range(n):
+        ax = axes[i, 0]
+        for row, b in enumerate([batch] + list(views)):
+            length = int(b["lengths"][i])
+            t = b["time"][i, :length].detach().cpu().numpy()
+            colour = b["cat"][i, :length, 0].detach().cpu().numpy() if b["cat"].shape[-1] else None
+            if colour is None:
+                ax.scatter(t, np.full(length, -row), s=12, marker="|", color="C0", linewidths=0.8)
+            else:
+                ax.scatter(t, np.full(length, -row), c=colour % 20, cmap="tab20", s=9, vmin=0, vmax=19)
+            if length:
+                ax.hlines(-row, t.min(), t.max(), color="0.8", lw=0.6, zorder=0)
+        ax.set_yticks([-r for r in range(k + 1)], ["events"] + [f"view {j + 1}" for j in range(k)], fontsize=7)
+        ax.set_ylim(-k - 0.6, 0.6)
+        label = f"entity {ids[i]}" if ids is not None else f"entity {i}"
+        ax.set_title(f"{label}: {int(batch['lengths'][i])} events", fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=6)
+    axes[-1, 0].set_xlabel("time (days)", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    atomic_savefig(fig, path)
+    plt.close(fig)
+
+
+def events_modality() -> Modality:
+    return Modality(
+        name="events",
+        collate=collate,
+        default_data="CDNOW",
+        defaults=DEFAULTS,
+        prepare=prepare,
+        check=check,
+        batch_size=lambda b: int(b["lengths"].shape[0]),
+        plot_views=plot_views,
+        embed=embed,
+        description="Event sequences per entity (transactions, purchases, logs): parquet/CSV, CDNOW, synthetic",
+    )

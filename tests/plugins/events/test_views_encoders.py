@@ -1,0 +1,148 @@
+"""Views (slices, dropout, time crop), the batch, and the encoders (packed loop = torch's GRU/LSTM)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.views import make_generator
+from contrastkit.plugins.events.augmentations import EventDropout, RandomSlices, TimeCrop
+from contrastkit.plugins.events.batch import collate
+from contrastkit.plugins.events.encoders import GRUEncoder, LSTMEncoder, TransformerEventEncoder
+from contrastkit.plugins.events.readers import split_items
+
+
+def batch_of(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    n = sum(lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    time = np.concatenate([np.sort(rng.uniform(0, 100, size=k)) for k in lengths])
+    cat = rng.integers(2, 7, size=(n, 1)).astype(np.int32)
+    num = np.arange(n, dtype=np.float32)[:, None]  # the event's global index: shows what a view kept
+    return collate(split_items(starts, time, cat, num))
+
+
+def real(b, i):
+    return b["num"][i, : int(b["lengths"][i]), 0].tolist()
+
+
+def test_collate_pads_at_the_end():
+    b = batch_of([3, 1])
+    assert b["lengths"].tolist() == [3, 1] and b["cat"].dtype == torch.int64 and b["time"].dtype == torch.float64
+    assert b["num"][:, :, 0].tolist() == [[0, 1, 2], [3, 0, 0]]
+    with pytest.raises(DataError):
+        collate([])
+
+
+def test_slices_are_contiguous_and_within_bounds():
+    b = batch_of([40, 12, 3, 100])
+    views = RandomSlices(min_length=5, max_length=20).views(b, 5, make_generator(0))
+    assert len(views) == 5
+    for v in views:
+        for i, n in enumerate(b["lengths"].tolist()):
+            got = real(v, i)
+            orig = real(b, i)
+            assert len(got) == (n if n < 5 else len(got)) and min(5, n) <= len(got) <= min(20, n)
+            start = orig.index(got[0])
+            assert got == orig[start:start + len(got)]  # a contiguous run of the entity's own events
+            assert v["time"][i, : len(got)].tolist() == b["time"][i, start:start + len(got)].tolist()
+    again = RandomSlices(5, 20).views(b, 5, make_generator(0))
+    assert all(torch.equal(x["num"], y["num"]) for x, y in zip(views, again))
+
+
+def test_slice_lengths_are_uniform():
+    b = batch_of([300] * 200)
+    sizes = torch.cat([v["lengths"] for v in RandomSlices(25, 200).views(b, 5, make_generator(1))]).float()
+    assert sizes.min() >= 25 and sizes.max() <= 200
+    assert abs(sizes.mean().item() - 112.5) < 6
+
+
+def test_event_dropout_keeps_order_and_drops_about_rate():
+    b = batch_of([200] * 20)
+    v = EventDropout(rate=0.3)(b, make_generator(0))
+    kept = v["lengths"].sum().item() / b["lengths"].sum().item()
+    assert 0.62 < kept < 0.78
+    for i in range(20):
+        got = real(v, i)
+        assert got == sorted(got) and set(got) <= set(real(b, i))
+    one = batch_of([1, 1])
+    assert EventDropout(rate=0.99)(one, make_generator(0))["lengths"].tolist() == [1, 1]  # never empty
+    same = EventDropout(rate=0.5, p=0.0)(b, make_generator(0))
+    assert torch.equal(same["num"], b["num"]) and torch.equal(same["lengths"], b["lengths"])
+
+
+def test_time_crop_keeps_a_window():
+    b = batch_of([100] * 10)
+    v = TimeCrop(min_fraction=0.3, max_fraction=0.3)(b, make_generator(0))
+    for i in range(10):
+        t = b["time"][i, : int(b["lengths"][i])]
+        span = (t.max() - t.min()).item()
+        kept = v["time"][i, : int(v["lengths"][i])]
+        assert (kept.max() - kept.min()).item() <= 0.3 * span + 1e-9
+        inside = ((t >= kept.min()) & (t <= kept.max())).sum().item()
+        assert inside == len(kept)  # every event inside the window is kept
+
+
+def test_bad_arguments_and_batches():
+    with pytest.raises(ConfigError):
+        RandomSlices(10, 5)
+    with pytest.raises(ConfigError):
+        EventDropout(rate=1.0)
+    with pytest.raises(ConfigError):
+        TimeCrop(min_fraction=0.0)
+    with pytest.raises(DataError, match="events batch"):
+        EventDropout()(torch.zeros(3, 4), make_generator(0))
+
+
+@pytest.mark.parametrize("cls", [GRUEncoder, LSTMEncoder])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_loop_equals_torch_packed_rnn(cls, layers):
+    b = batch_of([7, 1, 30, 12])
+    torch.manual_seed(0)
+    enc = cls(cat_cardinalities=[8], num_features=1, hidden=16, layers=layers, impl="loop")
+    h_loop = enc(b)
+    enc.impl = "native"
+    h_native = enc(b)
+    assert torch.allclose(h_loop, h_native, atol=1e-5)
+    # gradients agree as well
+    g_loop = torch.autograd.grad(h_loop.square().sum(), list(enc.rnn.parameters()))
+    g_native = torch.autograd.grad(h_native.square().sum(), list(enc.rnn.parameters()))
+    assert all(torch.allclose(a, c, atol=1e-4) for a, c in zip(g_loop, g_native))
+
+
+@pytest.mark.parametrize("cls", [GRUEncoder, TransformerEventEncoder])
+def test_padding_does_not_leak(cls):
+    b = batch_of([5, 50])
+    torch.manual_seed(0)
+    enc = cls(cat_cardinalities=[8], num_features=1).eval()
+    alone = collate([{"time": b["time"][0, :5].numpy(), "cat": b["cat"][0, :5].numpy().astype(np.int32),
+                      "num": b["num"][0, :5].numpy()}])
+    with torch.no_grad():
+        assert torch.allclose(enc(b)[0], enc(alone)[0], atol=1e-5)
+
+
+def test_grouped_views_equal_separate_encoding():
+    b = batch_of([40, 12, 3, 100])
+    torch.manual_seed(0)
+    enc = GRUEncoder(cat_cardinalities=[8], num_features=1, hidden=16)
+    views = RandomSlices(5, 20).views(b, 3, make_generator(0))
+    together = [enc(v) for v in views]
+    assert len(views[0].group.cache) == 1  # one pass for the three views
+    apart = [enc(dict(v)) for v in views]
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(together, apart))
+
+
+def test_bfloat16_inference_matmul_is_close_and_training_unchanged():
+    b = batch_of([30, 7, 60])
+    torch.manual_seed(0)
+    enc = GRUEncoder(cat_cardinalities=[8], num_features=1, hidden=32)
+    with torch.no_grad():
+        ref = enc(b)
+        enc.inference_matmul = "bfloat16"
+        fast = enc(b)
+    assert torch.nn.functional.cosine_similarity(ref, fast).min() > 0.999 and not torch.equal(ref, fast)
+    assert torch.equal(enc(b), ref)  # with gradients (training) the product stays in float32
+    with pytest.raises(ConfigError):
+        GRUEncoder(cat_cardinalities=[8], num_features=1, inference_matmul="half")
