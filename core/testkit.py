@@ -35,7 +35,8 @@ What is checked
   and (unless the class sets ``keeps_shape = False``, e.g. a crop) shapes; do
   not modify their input in place; give the same views for generators seeded
   alike, whatever torch's global random state (they draw from the generator
-  they are given); give new views at every call with one generator; handle a
+  they are given); give new views at every call with one generator (the same
+  views, if the class sets ``deterministic = True``); handle a
   batch of one; raise a ``ContrastkitError`` on a batch with one dimension too
   many or too few; reject ``p=1.5`` with a ``ConfigError``.
 * **encoders**: build from their parameters and the data's ``meta``; have an
@@ -515,16 +516,22 @@ def check_augmentation(
     except Exception as exc:  # noqa: BLE001
         c.failed("give the same views for generators seeded alike", f"it raised {_one_line(exc)}")
 
-    # re-drawn at every call
+    # re-drawn at every call (a transform declared deterministic: the same result at every call)
+    deterministic = bool(getattr(augmentation, "deterministic", False)) and float(getattr(augmentation, "p", 1.0)) >= 1.0
+    prop = "give the same result at every call" if deterministic else "re-draw its randomness at every call"
     try:
         g = make_generator(seed + 1, dev)
         first = run(_copy(batch), g)
-        redrawn = any(_first_difference(first, run(_copy(batch), g)) is not None for _ in range(3))
-        c.expect("re-draw its randomness at every call", redrawn,
-                 "four calls with one generator gave identical views (it must draw new random parameters from the "
-                 "generator at every call)")
+        if deterministic:
+            same = all(_first_difference(first, run(_copy(batch), g)) is None for _ in range(2))
+            c.expect(prop, same, "it is declared deterministic, but calls with one generator gave different views")
+        else:
+            redrawn = any(_first_difference(first, run(_copy(batch), g)) is not None for _ in range(3))
+            c.expect(prop, redrawn,
+                     "four calls with one generator gave identical views (it must draw new random parameters from "
+                     "the generator at every call, or declare deterministic = True)")
     except Exception as exc:  # noqa: BLE001
-        c.failed("re-draw its randomness at every call", f"it raised {_one_line(exc)}")
+        c.failed(prop, f"it raised {_one_line(exc)}")
 
     # a batch of one
     single = _default_single(batch) if single is None else single

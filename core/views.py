@@ -56,6 +56,9 @@ class Augmentation(_ReprMixin):
     #: False for transforms that change a sample's size (crops); the conformance kit then only checks
     #: the number of dimensions.
     keeps_shape: bool = True
+    #: True for transforms with no randomness at p = 1 (e.g. a normalisation, a diffusion view): the
+    #: conformance kit then checks that repeated calls agree instead of that they differ.
+    deterministic: bool = False
 
     def __init__(self, p: float = 1.0) -> None:
         if not 0.0 <= float(p) <= 1.0:

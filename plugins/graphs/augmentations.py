@@ -271,6 +271,7 @@ class Diffusion(GraphAugmentation):
     """
 
     keeps_shape = False
+    deterministic = True
 
     def __init__(self, kind: str = "ppr", alpha: float = 0.2, t: float = 5.0, eps: float = 1e-2,
                  max_nodes: int = 2000, p: float = 1.0) -> None:

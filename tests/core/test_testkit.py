@@ -168,7 +168,7 @@ class ToDouble(Augmentation):
     (InPlace, "augmentation 'InPlace' does not leave its input unmodified: batch changed during the call."),
     (SameEveryCall, "augmentation 'SameEveryCall' does not re-draw its randomness at every call: four calls with "
                     "one generator gave identical views (it must draw new random parameters from the generator at "
-                    "every call)."),
+                    "every call, or declare deterministic = True)."),
     (GlobalRandom, "augmentation 'GlobalRandom' does not give the same views for generators seeded alike: two calls "
                    "with generators seeded 0 gave different views (does it draw from torch's global random state "
                    "instead of the generator it is given?)."),
@@ -429,3 +429,34 @@ def test_items_compare_by_value_whatever_their_container():
     h = g.clone()
     h.x[0, 0] = 2.0
     assert not _same_item(g, h)
+
+
+class Centre(Augmentation):
+    """No randomness at all, declared as such."""
+
+    deterministic = True
+
+    def apply(self, batch, generator):
+        return batch - batch.mean(dim=-1, keepdim=True)
+
+
+class CentreUndeclared(Centre):
+    deterministic = False
+
+
+class ClaimsDeterministic(Augmentation):
+    deterministic = True
+
+    def apply(self, batch, generator):
+        return batch + torch.rand((), generator=generator)
+
+
+def test_deterministic_augmentations_are_checked_for_agreement():
+    batch = torch.randn(6, 2, 24)
+    report = check_augmentation(Centre(), batch, raise_=False)
+    assert any("give the same result at every call" in str(f) for f in report.passed)
+    assert not any("randomness" in str(f) or "same result" in str(f) for f in report.failures)
+    report = check_augmentation(CentreUndeclared(), batch, raise_=False)
+    assert any("re-draw its randomness" in str(f) for f in report.failures)
+    report = check_augmentation(ClaimsDeterministic(), batch, raise_=False)
+    assert any("give the same result at every call" in str(f) for f in report.failures)
