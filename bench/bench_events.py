@@ -21,7 +21,7 @@ Three parts, each printing figures and a ratio against a baseline run in this sc
    sequences per second, as an epoch counts them) over ``--steps`` steps after a warm-up, the
    two libraries interleaved, median over ``--repeats``.
 3. **Embedding throughput**: every client's whole sequence through the frozen encoder.
-   ``contrastkit``: the modality's ``embed`` (length-sorted batches of ~64 × median length
+   ``contrastkit``: the modality's ``embed`` (length-sorted batches of ~4 × 64 × median length
    events), in float32 and with the encoder option ``inference_matmul = "bfloat16"``
    (``contrastkit-bf16``: the hidden-state product in bfloat16, state and gates in float32;
    the minimum cosine similarity to the float32 embeddings is printed).  ``ptls``: ``collate_feature_dict`` batches of 64 in input order.

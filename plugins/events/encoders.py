@@ -142,6 +142,79 @@ def _recurrence(gi: torch.Tensor, sizes: list[int], w_hh: torch.Tensor, b_hh: to
     return last, (torch.cat(outs) if keep_outputs else None)
 
 
+def _inference_recurrence(x: torch.Tensor, sizes: list[int], w_ih: torch.Tensor, b_ih: torch.Tensor | None,
+                          w_hh: torch.Tensor, b_hh: torch.Tensor | None, cell: str, keep_outputs: bool,
+                          matmul_dtype: torch.dtype | None = None,
+                          chunk_rows: int = 2048) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`_recurrence` without autograd (embedding, evaluation): the same operations in the same
+    order, so the same numbers, at less cost.
+
+    * The input projection ``x @ W_ihᵀ + b_ih`` is computed a block of steps at a time (at most
+      ``chunk_rows`` packed rows, at least one step) into one reused buffer: one large product per
+      block, and no N × G·H tensor (hundreds of MB for a batch of long sequences) written and
+      faulted in once per batch.
+    * The state, gate and candidate tensors are preallocated; every step writes into prefixes of
+      them (the alive rows are a prefix, sorted by decreasing length), and the hidden state is
+      updated in place, so rows that have ended keep their last state where they are: no per-step
+      allocation, split, or final concatenation.
+    """
+    hidden = w_hh.shape[1]
+    n_rows, n_first = x.shape[0], sizes[0]
+    gates = w_hh.shape[0]
+    w_ih_t = w_ih.t()
+    w_hh_t = (w_hh.to(matmul_dtype) if matmul_dtype is not None else w_hh).t()
+    state = x.new_zeros((n_first, hidden))
+    cstate = x.new_zeros((n_first, hidden)) if cell == "lstm" else None
+    gh_buf = x.new_empty((n_first, gates))
+    a_buf = x.new_empty((n_first, 2 * hidden if cell == "gru" else gates))
+    b_buf = x.new_empty((n_first, hidden))
+    outs = x.new_empty((n_rows, hidden)) if keep_outputs else None
+    gi_buf = x.new_empty((min(max(chunk_rows, n_first), n_rows), gates))
+    offsets = [0]
+    for bs in sizes:
+        offsets.append(offsets[-1] + bs)
+    chunk_start = chunk_end = 0
+    for t, bs in enumerate(sizes):
+        row = offsets[t]
+        if row >= chunk_end:  # project the next block of steps
+            last = t + 1
+            while last < len(sizes) and offsets[last + 1] - row <= gi_buf.shape[0]:
+                last += 1
+            chunk_start, chunk_end = row, offsets[last]  # ≤ gi_buf's rows: one step is ≤ sizes[0] rows
+            block = gi_buf[: chunk_end - chunk_start]
+            if b_ih is not None:
+                torch.addmm(b_ih, x[chunk_start:chunk_end], w_ih_t, out=block)
+            else:
+                torch.mm(x[chunk_start:chunk_end], w_ih_t, out=block)
+        g = gi_buf[row - chunk_start: row - chunk_start + bs]
+        h, gh = state[:bs], gh_buf[:bs]
+        if matmul_dtype is None:
+            if b_hh is not None:
+                torch.addmm(b_hh, h, w_hh_t, out=gh)
+            else:
+                torch.mm(h, w_hh_t, out=gh)
+        else:
+            gh.copy_(torch.mm(h.to(matmul_dtype), w_hh_t))
+            if b_hh is not None:
+                gh.add_(b_hh)
+        if cell == "gru":
+            rz, n = a_buf[:bs], b_buf[:bs]
+            torch.add(g[:, : 2 * hidden], gh[:, : 2 * hidden], out=rz).sigmoid_()
+            torch.addcmul(g[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:], out=n).tanh_()
+            torch.lerp(n, h, rz[:, hidden:], out=h)  # (1 − z)·n + z·h, in place
+        else:
+            c, gs, tc = cstate[:bs], a_buf[:bs], b_buf[:bs]
+            torch.add(g, gh, out=gs)
+            i, f, gg, o = gs.chunk(4, 1)
+            # c ← σ(f)·c + σ(i)·tanh(g); h ← σ(o)·tanh(c)
+            torch.mul(torch.sigmoid(f), c, out=c)
+            c.add_(torch.sigmoid(i) * torch.tanh(gg))
+            torch.mul(torch.sigmoid(o), torch.tanh(c, out=tc), out=h)
+        if keep_outputs:
+            outs[row: row + bs] = h
+    return state, outs
+
+
 class RNNEncoder(nn.Module):
     """Embedded events → GRU (or LSTM) over the real events only → last hidden state (B × hidden).
 
@@ -150,7 +223,9 @@ class RNNEncoder(nn.Module):
     alive rows only (fast forward *and* backward on CPU, where PyTorch's packed-sequence backward
     is slow); ``"native"`` hands a ``PackedSequence`` to ``torch.nn.GRU`` (cuDNN on a GPU);
     ``"auto"``: the loop on the CPU, native elsewhere.  Both compute the same function with the
-    same parameters.  The K views of one :class:`~.augmentations.RandomSlices` draw are encoded
+    same parameters.  Without autograd (embedding, evaluation) the loop runs in preallocated
+    buffers, in place (:func:`_inference_recurrence`): the same operations, so the same numbers.
+    The K views of one :class:`~.augmentations.RandomSlices` draw are encoded
     together in one pass over K·B sequences.
 
     Args:
@@ -227,9 +302,12 @@ class RNNEncoder(nn.Module):
             w_ih, w_hh = getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"weight_hh_l{layer}")
             b_ih, b_hh = getattr(self.rnn, f"bias_ih_l{layer}", None), getattr(self.rnn, f"bias_hh_l{layer}", None)
             last_layer = layer == self.layers - 1
-            fast = self.inference_matmul == "bfloat16" and not torch.is_grad_enabled()
-            last, outs = _recurrence(F.linear(inp, w_ih, b_ih), sizes, w_hh, b_hh, self.cell, not last_layer,
-                                     torch.bfloat16 if fast else None)
+            if torch.is_grad_enabled():
+                last, outs = _recurrence(F.linear(inp, w_ih, b_ih), sizes, w_hh, b_hh, self.cell, not last_layer)
+            else:
+                half = torch.bfloat16 if self.inference_matmul == "bfloat16" else None
+                last, outs = _inference_recurrence(inp, sizes, w_ih, b_ih, w_hh, b_hh, self.cell, not last_layer,
+                                                   half)
             if not last_layer:
                 inp = F.dropout(outs, self.rnn.dropout, self.training)
         return last[inverse.to(last.device)]

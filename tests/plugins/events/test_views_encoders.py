@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.views import make_generator
 from contrastkit.plugins.events.augmentations import EventDropout, RandomSlices, TimeCrop
 from contrastkit.plugins.events.batch import collate
-from contrastkit.plugins.events.encoders import GRUEncoder, LSTMEncoder, TransformerEventEncoder
+from contrastkit.plugins.events.encoders import (GRUEncoder, LSTMEncoder, TransformerEventEncoder,
+                                                 _inference_recurrence, _recurrence)
+from contrastkit.plugins.events.modality import embed
 from contrastkit.plugins.events.readers import split_items
 
 
@@ -146,3 +149,40 @@ def test_bfloat16_inference_matmul_is_close_and_training_unchanged():
     assert torch.equal(enc(b), ref)  # with gradients (training) the product stays in float32
     with pytest.raises(ConfigError):
         GRUEncoder(cat_cardinalities=[8], num_features=1, inference_matmul="half")
+
+
+@pytest.mark.parametrize("cls", [GRUEncoder, LSTMEncoder])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_inference_path_equals_training_path(cls, layers):
+    """Without autograd the loop runs in place in preallocated buffers, with the input projection a
+    block of steps at a time; it computes the same numbers as the training (autograd) loop."""
+    b = batch_of([7, 1, 30, 12, 30, 55])
+    torch.manual_seed(0)
+    enc = cls(cat_cardinalities=[8], num_features=1, hidden=16, layers=layers, impl="loop").eval()
+    train_path = enc(b)
+    assert train_path.requires_grad
+    with torch.no_grad():
+        fast = enc(b)
+    assert torch.allclose(fast, train_path, atol=1e-6)
+    # the block-wise input projection (blocks of a few steps, a block narrower than the first step)
+    x, batch_sizes, _, _ = enc._packed_inputs(b)
+    w_ih, b_ih, w_hh, b_hh = enc.rnn.weight_ih_l0, enc.rnn.bias_ih_l0, enc.rnn.weight_hh_l0, enc.rnn.bias_hh_l0
+    sizes = batch_sizes.tolist()
+    with torch.no_grad():
+        ref_last, ref_outs = _recurrence(F.linear(x, w_ih, b_ih), sizes, w_hh, b_hh, enc.cell, True)
+        for chunk_rows in (1, 5, 17, 10_000):
+            last, outs = _inference_recurrence(x, sizes, w_ih, b_ih, w_hh, b_hh, enc.cell, True, chunk_rows=chunk_rows)
+            assert torch.allclose(last, ref_last, atol=1e-6) and torch.allclose(outs, ref_outs, atol=1e-6)
+
+
+def test_modality_embed_equals_one_entity_at_a_time():
+    lengths = [3, 40, 1, 17, 17, 90, 5, 60, 2, 33]
+    b = batch_of(lengths)
+    items = [{"time": b["time"][i, :k].numpy(), "cat": b["cat"][i, :k].numpy().astype(np.int32),
+              "num": b["num"][i, :k].numpy()} for i, k in enumerate(lengths)]
+    torch.manual_seed(0)
+    enc = GRUEncoder(cat_cardinalities=[8], num_features=1, hidden=16).eval()
+    h = embed(enc, items, torch.device("cpu"), 2)  # several length-sorted batches, input order restored
+    with torch.no_grad():
+        alone = torch.cat([enc(collate([it])) for it in items])
+    assert h.shape == (len(items), 16) and torch.allclose(h, alone, atol=1e-5)
