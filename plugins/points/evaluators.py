@@ -104,6 +104,7 @@ class RawD2Probe(LinearSVMProbe):
     name = "raw_d2"
     protocol = "modelnet-linear-svm-on-d2-descriptor"
     version = "1"
+    uses_encoder = False  # the same figures for any encoder: `evaluate --baseline` runs it once
     description = "Baseline: the linear-SVM protocol on a hand-crafted D2 shape-distribution descriptor (no encoder)."
 
     def run(self, ctx: EvalContext) -> dict[str, float]:

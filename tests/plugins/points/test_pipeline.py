@@ -56,6 +56,7 @@ def test_pretrain_embed_evaluate_views(cli, tmp_path):
     for key in ("linear_svm.accuracy", "retrieval.instance_top1", "raw_d2.accuracy",
                 "random_init.linear_svm.accuracy"):
         assert 0.0 <= m[key] <= 1.0
+    assert "random_init.raw_d2.accuracy" not in m  # no encoder in it: run once
 
     if len(real_mesh_files()) >= 2:  # the instance-retrieval check on the real objects
         r = cli("evaluate", run, "--data", "real_meshes", "-e", "retrieval", "--json")
