@@ -8,6 +8,7 @@ turns a list of items into a batch, and its encoders consume that batch.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,6 +95,29 @@ def hash_split(item_id: Any, test_fraction: float = 0.2) -> str:
     digest = hashlib.sha256(str(item_id).encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     return TEST if u < test_fraction else TRAIN
+
+
+def package_path(package: str, *parts: str) -> Path | None:
+    """``<install folder of package>/<parts...>`` if it exists, else None.
+
+    The package is found with :func:`importlib.util.find_spec`, which does not
+    import it: data-only packages (aeon, lifetimes, grakel, nilearn, ...) are
+    installed without their dependencies and would fail to import.
+    """
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    roots = list(spec.submodule_search_locations or [])
+    if not roots and spec.origin:
+        roots = [os.path.dirname(spec.origin)]
+    for root in roots:
+        path = Path(root).joinpath(*parts)
+        if path.exists():
+            return path
+    return None
 
 
 def file_fingerprint(*paths: str | os.PathLike) -> str:

@@ -20,7 +20,6 @@ entity boundaries, so no Python loop ever runs per event.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from datetime import timedelta
 import sys
@@ -31,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import polars as pl
 
-from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint
+from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import DataError
 
 __all__ = ["EventSeq", "EventsReader", "CDNOWReader", "SyntheticReader", "READERS", "events_from_frame", "split_items",
@@ -394,17 +393,8 @@ CDNOW_DAY0 = 9862
 
 def cdnow_path(name: str = "CDNOW") -> Path | None:
     """The CDNOW file shipped with the ``lifetimes`` package (found without importing it)."""
-    try:
-        spec = importlib.util.find_spec("lifetimes")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        p = Path(loc) / "datasets" / CDNOW_FILES[name]
-        if p.is_file():
-            return p
-    return None
+    path = package_path("lifetimes", "datasets", CDNOW_FILES[name])
+    return path if path is not None and path.is_file() else None
 
 
 def read_cdnow_frame(path: Path) -> pl.DataFrame:

@@ -15,14 +15,13 @@ feature tables of unequal width are a DataError.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint
+from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import ConfigError, DataError
 
 from .batching import NodeRef, make_graph
@@ -79,11 +78,9 @@ def node_samples(graphs: list, graph_ids: list, node_ids: list[list], labels: li
 
 
 def _grakel_data(name: str) -> Path | None:
-    spec = importlib.util.find_spec("grakel")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "tests" / "data" / name
-    return folder if (folder / f"{name}_A.txt").is_file() else None
+    """GraKeL's copy of a TU data set (its test data), found without importing grakel."""
+    folder = package_path("grakel", "tests", "data", name)
+    return folder if folder is not None and (folder / f"{name}_A.txt").is_file() else None
 
 
 TU_NAMED = {

@@ -22,13 +22,12 @@ reading the same file twice gives the same points.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from contrastkit.core.data import TEST, TRAIN, Reader, Samples, array_fingerprint, file_fingerprint
+from contrastkit.core.data import TEST, TRAIN, Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import ConfigError, DataError
 
 __all__ = ["ArrayReader", "MeshReader", "SyntheticShapesReader", "RealMeshesReader", "READERS", "check_cloud",
@@ -308,13 +307,7 @@ class SyntheticShapesReader(Reader):
 
 def _package_dir(name: str) -> Path | None:
     """The install folder of a package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return package_path(name)
 
 
 #: pyvista's example meshes (shipped as files in its wheel).

@@ -20,7 +20,6 @@ Neither reader imports aeon or sktime: their data folders are found with
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import polars as pl
 
-from contrastkit.core.data import TEST, TRAIN, Reader, Samples, file_fingerprint
+from contrastkit.core.data import TEST, TRAIN, Reader, Samples, file_fingerprint, package_path
 from contrastkit.core.errors import DataError
 
 __all__ = ["TsReader", "LongFormatReader", "READERS", "AEON_HINT"]
@@ -51,16 +50,9 @@ def _data_roots() -> list[tuple[str, Path]]:
     """
     roots: list[tuple[str, Path]] = []
     for package in ("aeon", "sktime"):
-        try:
-            spec = importlib.util.find_spec(package)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        for location in spec.submodule_search_locations:
-            folder = Path(location) / "datasets" / "data"
-            if folder.is_dir():
-                roots.append((package, folder))
+        folder = package_path(package, "datasets", "data")
+        if folder is not None and folder.is_dir():
+            roots.append((package, folder))
     return roots
 
 

@@ -37,13 +37,12 @@ centres are drawn there only.
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import TEST, Reader, Samples, file_fingerprint, hash_split
+from contrastkit.core.data import TEST, Reader, Samples, file_fingerprint, hash_split, package_path
 from contrastkit.core.errors import ConfigError, DataError
 
 from .volume import VOLUME_SUFFIXES, Patch, Volume, volume_name
@@ -375,13 +374,8 @@ class VolumeReader(Reader):
 
 
 def _package_dir(package: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
+    """The install folder of a package, found without importing it."""
+    return package_path(package)
 
 
 MNI_FILES = {kind: f"mni_icbm152_{kind}_tal_nlin_sym_09a_converted.nii.gz" for kind in ("t1", "gm", "wm")}

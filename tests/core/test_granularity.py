@@ -79,3 +79,15 @@ def test_move_to_moves_objects_with_a_to_method():
     assert moved["x"].device == meta and moved["n"] == 3
     assert graph.x.device == torch.device("cpu")  # the caller's batch is left as it was
     assert move_to(graph, meta).x.device == meta
+
+
+def test_package_path_finds_data_without_importing():
+    import sys
+
+    from contrastkit.core.data import package_path
+
+    sys.modules.pop("wave", None)
+    assert package_path("json", "decoder.py").name == "decoder.py"  # a file inside a package
+    assert package_path("json", "no_such_file") is None
+    assert package_path("no_such_package_xyz") is None
+    assert package_path("wave") is not None and "wave" not in sys.modules  # a module: its folder; not imported
