@@ -15,6 +15,7 @@ feature tables of unequal width are a DataError.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,7 @@ class TUReader(Reader):
             folder = _grakel_data(source)
             if folder is None:
                 raise DataError(f"{source}: GraKeL's test data is not installed; pip install grakel==0.1.11.")
-            return read_tu(folder, source, options)
+            return dataclasses.replace(read_tu(folder, source, options), source=source)  # named: its name
         path = Path(source)
         if path.is_file():
             return read_tu(path.parent, path.name[: -len("_A.txt")], options)
