@@ -1,7 +1,9 @@
-"""Event sequences: reading + grouping, CoLES pretraining and embedding throughput, against
-plain polars and pytorch-lifestream (ptls) 0.6.0 on the same generated data.
+"""Event sequences: reading + grouping, CoLES pretraining and embedding throughput (and, with
+``--accuracy``, downstream accuracy), against plain polars and pytorch-lifestream (ptls) 0.6.0 on the
+same generated data.
 
-Three parts, each printing figures and a ratio against a baseline run in this script:
+Three parts (four with ``--accuracy``), each printing figures and a ratio or a difference against a
+baseline run in this script:
 
 1. **Reading and grouping** ``--events`` generated transactions (default 10 M rows, amount +
    category code + datetime, rows shuffled) from parquet.  ``contrastkit``: the events plugin's
@@ -26,6 +28,20 @@ Three parts, each printing figures and a ratio against a baseline run in this sc
    (``contrastkit-bf16``: the hidden-state product in bfloat16, state and gates in float32;
    the minimum cosine similarity to the float32 embeddings is printed).  ``ptls``: ``collate_feature_dict`` batches of 64 in input order.
 
+4. **Downstream accuracy** (``--accuracy``, off by default; ``--accuracy-only`` skips parts 1–3):
+   ``--acc-clients`` generated clients (default 2,000) with their known class
+   (:mod:`contrastkit.plugins.events.synthetic`), split 80/20 by a hash of the client id (core's
+   ``hash_split``); vocabularies and scaling fitted on the training clients.  ptls's CoLES and ours,
+   built as in part 2 (GRU ``--acc-hidden``, default 64, slices 5 × 25–200, batch 64, CoLES loss,
+   Adam 1e-3), each trained for ``--acc-steps`` steps (default 300, ≈ 12 epochs) on the *same*
+   batches of training clients; every client embedded (ours: the modality's ``embed``; ptls: its
+   ``RnnSeqEncoder`` in eval mode); then the probes of the ``entity`` evaluator
+   (``EntityProbe._fit_all``: HistGradientBoosting and standardised logistic regression, grids chosen
+   by 3-fold CV on the training clients) fitted on each embedding and scored on the test clients,
+   side by side with a random-init encoder of ours (same shape) and CoLES' aggregate features.
+   Mean ± std over ``--acc-seeds`` (model init, batches and slices; default 0 1).  About 3 min at
+   one thread with the defaults.
+
 ptls is imported when installed (``pip install --no-deps pytorch-lifestream==0.6.0`` beside
 our torch; its optional imports of transformers, duckdb and omegaconf are stubbed when absent —
 they serve encoders and data sets not used here); otherwise the script says why and skips it.
@@ -34,6 +50,7 @@ Threads: ``--threads`` (default 1; the figures in docs/events.md state theirs). 
 
     python bench/bench_events.py                       # full sizes, several minutes
     python bench/bench_events.py --small               # a smoke run in about a minute
+    python bench/bench_events.py --accuracy-only       # part 4 only: ptls vs ours downstream, ~3 min
 """
 
 from __future__ import annotations
@@ -319,6 +336,133 @@ def bench_train_embed(args) -> dict:
     return res
 
 
+# --------------------------------------------------------------------------- part 4: accuracy
+def accuracy_data(n_clients: int):
+    """Generated clients with their labels, split by a hash of the client id (20 % test, core's ``hash_split``);
+    vocabularies and numeric scaling fitted on the training clients only, then applied to all."""
+    from contrastkit.core.data import TRAIN
+    from contrastkit.plugins.events.modality import prepare
+    from contrastkit.plugins.events.readers import SyntheticReader
+
+    raw = SyntheticReader().read("synthetic_transactions", {"n_clients": n_clients, "seed": 0}).with_split(0.2)
+    train = np.array([s == TRAIN for s in raw.split])
+    options = {"min_events": 25, "min_frequency": 1}
+    _, state = prepare(raw.subset(np.flatnonzero(train).tolist()), None, options)
+    samples, _ = prepare(raw, state, options)
+    return samples, train, np.array(samples.labels, dtype=np.int64)
+
+
+def _train_steps(step, batches) -> float:
+    t0 = time.perf_counter()
+    for idx in batches:
+        step(idx)
+    return time.perf_counter() - t0
+
+
+def bench_accuracy(args) -> dict:
+    """Downstream accuracy of ptls's CoLES and ours trained alike (see ``--accuracy``)."""
+    import random
+    import warnings
+
+    import torch
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+    from torch.utils.data import DataLoader
+
+    from contrastkit.plugins.events.batch import collate
+    from contrastkit.plugins.events.evaluators import (HGB_LR_GRID, LOGISTIC_C_GRID, EntityProbe,
+                                                       aggregate_features)
+    from contrastkit.plugins.events.modality import embed
+
+    torch.set_num_threads(args.threads)
+    samples, train, y = accuracy_data(args.acc_clients)
+    idx_tr, idx_te = np.flatnonzero(train), np.flatnonzero(~train)
+    hidden, steps = args.acc_hidden, args.acc_steps
+    print(f"\n[4] downstream accuracy: {len(samples):,} clients ({len(idx_tr):,} train / {len(idx_te):,} test by a "
+          f"hash of the id, {y[idx_te].mean():.0%} class 1 in test), pretraining on the training clients only: GRU "
+          f"{hidden}, category embedding 16, 5 slices × 25–200, batch 64, CoLES margin loss (5 hard negatives), "
+          f"Adam 1e-3, {steps} steps (≈ {steps * 64 / len(idx_tr):.1f} epochs), the same batches for both; "
+          f"probes as evaluator 'entity' (HistGradientBoosting lr ∈ {list(HGB_LR_GRID)} and standardised "
+          f"logistic C ∈ {list(LOGISTIC_C_GRID)}, chosen by 3-fold CV on the training clients); seeds {args.acc_seeds}; "
+          f"{args.threads} thread(s)")
+    P, why = (None, "skipped (--skip-ptls)") if args.skip_ptls else import_ptls()
+    if P is None:
+        print(f"  ptls: {why}")
+    dev = torch.device("cpu")
+    agg = aggregate_features(samples.items, samples.meta, train)
+    probe = EntityProbe()
+    per: dict[str, dict[str, list[float]]] = {}
+    info: dict[str, list[float]] = {}
+
+    def score(name: str, X: np.ndarray, seed: int) -> None:
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = probe._fit_all(X[idx_tr], y[idx_tr], X[idx_te], y[idx_te], "classification", seed)
+        for k, v in res.items():
+            per.setdefault(name, {}).setdefault(k, []).append(v)
+
+    for seed in args.acc_seeds:
+        rng = np.random.default_rng(seed)
+        batches = [rng.choice(idx_tr, 64, replace=False) for _ in range(steps)]
+        # ours, and the same module untrained (random init of the same shape)
+        torch.manual_seed(seed)
+        model, slicer, opt = ours(samples, hidden, 1e-3)
+        torch.manual_seed(seed + 1000)
+        random_enc, _, _ = ours(samples, hidden, 1e-3)
+        gen = torch.Generator().manual_seed(seed)
+
+        def step_ours(idx) -> None:
+            out = model(slicer.views(collate([samples.items[i] for i in idx]), 5, gen))
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+
+        model.train()
+        info.setdefault("contrastkit train s", []).append(_train_steps(step_ours, batches))
+        with torch.no_grad():
+            score("contrastkit", np.asarray(embed(model.encoder.eval(), samples.items, dev, 64)), seed)
+            score("contrastkit random-init",
+                  np.asarray(embed(random_enc.encoder.eval(), samples.items, dev, 64)), seed)
+        if P is not None:
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            random.seed(seed)
+            records = ptls_records(samples)
+            module, popt = ptls_model(P, int(samples.meta["cat_cardinalities"][0]), hidden, 1e-3)
+            dataset = P.ColesDataset(records, splitter=P.SampleSlices(split_count=5, cnt_min=25, cnt_max=200))
+
+            def step_ptls(idx) -> None:
+                x, yy = P.ColesDataset.collate_fn([dataset[i] for i in idx])
+                loss = module._loss(*module.shared_step(x, yy))
+                popt.zero_grad(set_to_none=True)
+                loss.backward()
+                popt.step()
+
+            module.train()
+            info.setdefault("ptls train s", []).append(_train_steps(step_ptls, batches))
+            seq = module.seq_encoder.eval()
+            loader = DataLoader(records, batch_size=64, shuffle=False, collate_fn=P.collate_feature_dict)
+            with torch.no_grad():
+                score("ptls", torch.cat([seq(b) for b in loader]).numpy(), seed)
+        score("aggregate features", agg, seed)
+        print(f"  seed {seed} done: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in info.items()))
+    res: dict = {"clients": len(samples), "train": len(idx_tr), "test": len(idx_te), "steps": steps,
+                 "hidden": hidden, "seeds": list(args.acc_seeds), "majority_accuracy":
+                 float(max(y[idx_te].mean(), 1 - y[idx_te].mean())), "scores": {}, "train_seconds": info}
+    metrics = ("logistic.auroc", "logistic.accuracy", "hgb.auroc", "hgb.accuracy")
+    print(f"  {'test (mean ± std over seeds)':<26}" + "".join(f"{m:>19}" for m in metrics))
+    for name, vals in per.items():
+        res["scores"][name] = {m: {"mean": float(np.mean(vals[m])), "std": float(np.std(vals[m])),
+                                   "all": vals[m]} for m in metrics}
+        print(f"  {name:<26}" + "".join(f"{np.mean(vals[m]):>12.3f} ± {np.std(vals[m]):.3f}" for m in metrics))
+    print(f"  majority class: accuracy {res['majority_accuracy']:.3f}")
+    if "ptls" in per:
+        d = {m: float(np.mean(per["contrastkit"][m]) - np.mean(per["ptls"][m])) for m in metrics}
+        res["difference_contrastkit_minus_ptls"] = d
+        print("  contrastkit − ptls:       " + "".join(f"{d[m]:>+19.3f}" for m in metrics))
+    return res
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_child":
         _child_read(sys.argv[2], sys.argv[3])
@@ -330,14 +474,25 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--small", action="store_true", help="a smoke run: 200 k events, 400 clients, 3 steps, 1 repeat")
+    ap.add_argument("--small", action="store_true", help="a smoke run: 200 k events, 400 clients, 3 steps, 1 repeat "
+                    "(--accuracy: 400 clients, 10 steps, seed 0)")
     ap.add_argument("--skip-read", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-ptls", action="store_true")
+    ap.add_argument("--accuracy", action="store_true",
+                    help="also compare downstream accuracy of ptls's CoLES and ours (part 4; off by default)")
+    ap.add_argument("--accuracy-only", action="store_true", help="only part 4 (implies --accuracy)")
+    ap.add_argument("--acc-clients", type=int, default=2000, help="clients for the accuracy comparison")
+    ap.add_argument("--acc-steps", type=int, default=300, help="training steps of each model (batch 64)")
+    ap.add_argument("--acc-hidden", type=int, default=64, help="GRU hidden size of both models (accuracy)")
+    ap.add_argument("--acc-seeds", type=int, nargs="+", default=[0, 1], help="model/batch seeds (accuracy)")
     ap.add_argument("--json", default=None, help="write the raw numbers here ('-': stdout)")
     args = ap.parse_args()
+    if args.accuracy_only:
+        args.accuracy, args.skip_read, args.skip_train = True, True, True
     if args.small:
         args.events, args.clients, args.steps, args.repeats = 200_000, 400, 3, 1
+        args.acc_clients, args.acc_steps, args.acc_seeds = 400, 10, [0]
     import torch
 
     torch.set_num_threads(args.threads)
@@ -348,6 +503,8 @@ def main() -> None:
             result["read"] = bench_read(args, Path(tmp))
     if not args.skip_train:
         result.update(bench_train_embed(args))
+    if args.accuracy:
+        result["accuracy"] = bench_accuracy(args)
     if args.json:
         emit_json(args.json, result)
 
