@@ -34,7 +34,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..distributed import gather_with_grad, is_distributed, rank, world_size
-from ..errors import ConfigError
+from ..errors import ConfigError, check_positive
 from .base import ContrastiveLoss, LossOutput
 from .infonce import fill_neg_inf_, fused_applies, row_logsumexp, self_contrast
 
@@ -54,12 +54,6 @@ __all__ = [
 
 def _number(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _positive(owner: str, name: str, value: object) -> float:
-    if not (_number(value) and value > 0):
-        raise ConfigError(f"{owner}: {name} must be a positive number, got {value!r}.")
-    return float(value)
 
 
 def _tau_plus(owner: str, value: object) -> float:
@@ -178,7 +172,7 @@ class DCL(ContrastiveLoss):
 
     def __init__(self, temperature: float = 0.1) -> None:
         super().__init__()
-        self.temperature = _positive(type(self).__name__, "temperature", temperature)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
@@ -244,7 +238,7 @@ class DCLW(DCL):
 
     def __init__(self, temperature: float = 0.1, sigma: float = 0.5) -> None:
         super().__init__(temperature)
-        self.sigma = _positive("DCLW", "sigma", sigma)
+        self.sigma = check_positive("DCLW", "sigma", sigma)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, sigma={self.sigma}"
@@ -303,7 +297,7 @@ class DebiasedInfoNCE(ContrastiveLoss):
     def __init__(self, temperature: float = 0.5, tau_plus: float = 0.1) -> None:
         super().__init__()
         name = type(self).__name__
-        self.temperature = _positive(name, "temperature", temperature)
+        self.temperature = check_positive(name, "temperature", temperature)
         self.tau_plus = _tau_plus(name, tau_plus)
 
     def extra_repr(self) -> str:
@@ -440,7 +434,7 @@ class SupCon(ContrastiveLoss):
 
     def __init__(self, temperature: float = 0.1) -> None:
         super().__init__()
-        self.temperature = _positive("SupCon", "temperature", temperature)
+        self.temperature = check_positive("SupCon", "temperature", temperature)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
@@ -593,8 +587,8 @@ class PerSampleTemperatureInfoNCE(ContrastiveLoss):
         if not (_number(rho) and rho >= 0):
             raise ConfigError(f"{name}: rho must be a number ≥ 0, got {rho!r}.")
         self.rho = float(rho)
-        self.tau_min = _positive(name, "tau_min", tau_min)
-        self.tau_max = _positive(name, "tau_max", tau_max)
+        self.tau_min = check_positive(name, "tau_min", tau_min)
+        self.tau_max = check_positive(name, "tau_max", tau_max)
         if self.tau_max < self.tau_min:
             raise ConfigError(f"{name}: tau_max must be ≥ tau_min, got tau_min={tau_min!r} and tau_max={tau_max!r}.")
         if not (isinstance(iterations, int) and not isinstance(iterations, bool) and iterations >= 1):

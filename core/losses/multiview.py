@@ -20,15 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from ..distributed import gather_with_grad, rank, world_size
-from ..errors import ConfigError
+from ..errors import ConfigError, check_positive
 from .base import ContrastiveLoss, LossOutput
 from .infonce import fill_neg_inf_, fused_applies, row_logsumexp, self_contrast
-
-
-def _positive(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{owner}: {name} must be a positive number, got {value!r}.")
-    return float(value)
 
 
 def _non_negative(owner: str, name: str, value) -> float:
@@ -111,7 +105,7 @@ class PolyViewInfoNCE(ContrastiveLoss):
 
     def __init__(self, temperature: float = 0.1, aggregation: str = "arithmetic") -> None:
         super().__init__()
-        self.temperature = _positive("PolyViewInfoNCE", "temperature", temperature)
+        self.temperature = check_positive("PolyViewInfoNCE", "temperature", temperature)
         if aggregation not in self.AGGREGATIONS:
             raise ConfigError(
                 f"PolyViewInfoNCE: aggregation must be one of {', '.join(self.AGGREGATIONS)}, got {aggregation!r}."
@@ -175,7 +169,7 @@ class MVInfoNCE(ContrastiveLoss):
 
     def __init__(self, temperature: float = 0.2) -> None:
         super().__init__()
-        self.temperature = _positive("MVInfoNCE", "temperature", temperature)
+        self.temperature = check_positive("MVInfoNCE", "temperature", temperature)
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)
@@ -249,7 +243,7 @@ class MVDHEL(ContrastiveLoss):
 
     def __init__(self, temperature: float = 0.2) -> None:
         super().__init__()
-        self.temperature = _positive("MVDHEL", "temperature", temperature)
+        self.temperature = check_positive("MVDHEL", "temperature", temperature)
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)
@@ -317,8 +311,8 @@ class AlignUniform(ContrastiveLoss):
         super().__init__()
         self.align_weight = _non_negative("AlignUniform", "align_weight", align_weight)
         self.unif_weight = _non_negative("AlignUniform", "unif_weight", unif_weight)
-        self.alpha = _positive("AlignUniform", "alpha", alpha)
-        self.t = _positive("AlignUniform", "t", t)
+        self.alpha = check_positive("AlignUniform", "alpha", alpha)
+        self.t = check_positive("AlignUniform", "t", t)
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)

@@ -11,23 +11,14 @@ views or the K(K−1)/2 view pairs, never over samples or features.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..distributed import gather_with_grad
-from ..errors import ConfigError
+from ..errors import ConfigError, check_number, check_positive
 from .base import ContrastiveLoss, LossOutput
-
-
-def _number(owner: str, name: str, value, *, positive: bool) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        what = "a positive number" if positive else "a number ≥ 0"
-        raise ConfigError(f"{owner}: {name} must be {what}, got {value!r}.")
-    return float(value)
 
 
 def _gather_views(owner: str, views: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -82,8 +73,8 @@ class BarlowTwins(ContrastiveLoss):
 
     def __init__(self, lambda_offdiag: float = 5e-3, eps: float = 1e-5) -> None:
         super().__init__()
-        self.lambda_offdiag = _number("BarlowTwins", "lambda_offdiag", lambda_offdiag, positive=False)
-        self.eps = _number("BarlowTwins", "eps", eps, positive=False)
+        self.lambda_offdiag = check_number("BarlowTwins", "lambda_offdiag", lambda_offdiag, 0.0)
+        self.eps = check_number("BarlowTwins", "eps", eps, 0.0)
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)
@@ -149,13 +140,13 @@ class VICReg(ContrastiveLoss):
     def __init__(self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0,
                  gamma: float = 1.0, eps: float = 1e-4) -> None:
         super().__init__()
-        self.sim_coeff = _number("VICReg", "sim_coeff", sim_coeff, positive=False)
-        self.std_coeff = _number("VICReg", "std_coeff", std_coeff, positive=False)
-        self.cov_coeff = _number("VICReg", "cov_coeff", cov_coeff, positive=False)
+        self.sim_coeff = check_number("VICReg", "sim_coeff", sim_coeff, 0.0)
+        self.std_coeff = check_number("VICReg", "std_coeff", std_coeff, 0.0)
+        self.cov_coeff = check_number("VICReg", "cov_coeff", cov_coeff, 0.0)
         if self.sim_coeff == self.std_coeff == self.cov_coeff == 0.0:
             raise ConfigError("VICReg: at least one of sim_coeff, std_coeff and cov_coeff must be positive.")
-        self.gamma = _number("VICReg", "gamma", gamma, positive=True)
-        self.eps = _number("VICReg", "eps", eps, positive=True)
+        self.gamma = check_positive("VICReg", "gamma", gamma)
+        self.eps = check_positive("VICReg", "eps", eps)
 
     def forward(self, views: Sequence[torch.Tensor], labels: torch.Tensor | None = None) -> LossOutput:
         self.check_views(views)

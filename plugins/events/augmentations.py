@@ -13,18 +13,12 @@ import math
 
 import torch
 
-from contrastkit.core.errors import ConfigError
+from contrastkit.core.errors import ConfigError, check_int
 from contrastkit.core.views import Augmentation, JointAugmentation
 
 from .batch import ViewGroup, ViewSlice, check_batch, compact, gather_events, positions
 
 __all__ = ["RandomSlices", "EventDropout", "TimeCrop", "AUGMENTATIONS"]
-
-
-def _int_at_least(name: str, cls: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{cls}: {name} must be an integer ≥ {minimum}, got {value!r}.")
-    return value
 
 
 def _fraction(name: str, cls: str, value, low: float = 0.0, high: float = 1.0, open_low: bool = False) -> float:
@@ -54,8 +48,8 @@ class RandomSlices(JointAugmentation):
     keeps_shape = False
 
     def __init__(self, min_length: int = 25, max_length: int = 200) -> None:
-        self.min_length = _int_at_least("min_length", "RandomSlices", min_length, 1)
-        self.max_length = _int_at_least("max_length", "RandomSlices", max_length, 1)
+        self.min_length = check_int("RandomSlices", "min_length", min_length, 1)
+        self.max_length = check_int("RandomSlices", "max_length", max_length, 1)
         if self.max_length < self.min_length:
             raise ConfigError(f"RandomSlices: max_length ({max_length}) must be ≥ min_length ({min_length}).")
 

@@ -24,17 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.errors import ConfigError, DataError, check_int
 
 from .batching import check_batch, is_node_batch, to_device
 
 POOLING = ("sum", "mean", "max")
-
-
-def _positive(cls: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{cls}: {name} must be a positive integer, got {value!r}.")
-    return value
 
 
 def _activation(name: str) -> nn.Module:
@@ -83,9 +77,9 @@ class GIN(GraphEncoder):
         super().__init__()
         from torch_geometric.nn import GINConv
 
-        self.in_channels = _positive("gin", "in_channels", in_channels)
-        self.hidden = _positive("gin", "hidden", hidden)
-        self.layers = _positive("gin", "layers", layers)
+        self.in_channels = check_int("gin", "in_channels", in_channels, 1)
+        self.hidden = check_int("gin", "hidden", hidden, 1)
+        self.layers = check_int("gin", "layers", layers, 1)
         self.pooling = _check_pooling(pooling)
         self.concat = bool(concat)
         self.convs = nn.ModuleList()
@@ -114,10 +108,10 @@ class GCN(GraphEncoder):
         super().__init__()
         from torch_geometric.nn import GCNConv
 
-        self.in_channels = _positive("gcn", "in_channels", in_channels)
-        self.out_dim = _positive("gcn", "out_dim", out_dim)
-        self.hidden = _positive("gcn", "hidden", hidden if hidden is not None else 2 * out_dim)
-        self.layers = _positive("gcn", "layers", layers)
+        self.in_channels = check_int("gcn", "in_channels", in_channels, 1)
+        self.out_dim = check_int("gcn", "out_dim", out_dim, 1)
+        self.hidden = check_int("gcn", "hidden", hidden if hidden is not None else 2 * out_dim, 1)
+        self.layers = check_int("gcn", "layers", layers, 1)
         self.activation = activation
         self.pooling = _check_pooling(pooling)
         dims = [in_channels] + [self.hidden] * (layers - 1) + [out_dim]
@@ -140,11 +134,11 @@ class GAT(GraphEncoder):
         super().__init__()
         from torch_geometric.nn import GATConv
 
-        self.in_channels = _positive("gat", "in_channels", in_channels)
-        self.out_dim = _positive("gat", "out_dim", out_dim)
-        self.hidden = _positive("gat", "hidden", hidden)
-        self.heads = _positive("gat", "heads", heads)
-        self.layers = _positive("gat", "layers", layers)
+        self.in_channels = check_int("gat", "in_channels", in_channels, 1)
+        self.out_dim = check_int("gat", "out_dim", out_dim, 1)
+        self.hidden = check_int("gat", "hidden", hidden, 1)
+        self.heads = check_int("gat", "heads", heads, 1)
+        self.layers = check_int("gat", "layers", layers, 1)
         self.pooling = _check_pooling(pooling)
         self.convs = nn.ModuleList()
         dim = in_channels

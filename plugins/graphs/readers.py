@@ -276,9 +276,6 @@ class NetworkxReader(Reader):
     def datasets(self) -> dict[str, str]:
         return dict(NX_NAMED)
 
-    def accepts(self, path: Path) -> bool:
-        return False
-
     def read(self, source: str, options: dict[str, Any]) -> Samples:
         if source not in NX_NAMED:
             raise DataError(f"{source}: not a networkx graph this reader knows ({', '.join(NX_NAMED)}).")
@@ -330,9 +327,6 @@ class SBMReader(Reader):
         return {"sbm": "stochastic block model: 2,000 nodes, 5 blocks (labels), degree 10, 32 noisy class-dependent "
                        "features (generated; data_options sbm_nodes, sbm_blocks, sbm_degree, sbm_features, "
                        "sbm_homophily, sbm_signal, sbm_seed)"}
-
-    def accepts(self, path: Path) -> bool:
-        return False
 
     def read(self, source: str, options: dict[str, Any]) -> Samples:
         o = {**SBM_DEFAULTS, **{k: v for k, v in options.items() if k in SBM_DEFAULTS}}

@@ -25,12 +25,11 @@ References
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Any
 
 import torch
 
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.errors import ConfigError, DataError, check_number
 from contrastkit.core.views import Augmentation
 
 from .geometry import farthest_point_sampling, knn, resample_kept
@@ -58,20 +57,11 @@ def _check_batch(owner: str, x: Any) -> None:
                         f"features), got {shape}.")
 
 
-def _number(owner: str, name: str, value: object, lo: float, hi: float = math.inf, *, open_lo: bool = False) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(float(value)) \
-        and (float(value) > lo if open_lo else float(value) >= lo) and float(value) <= hi
-    if not ok:
-        rng = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise ConfigError(f"{owner}: {name} must be a number in {rng}, got {value!r}.")
-    return float(value)
-
-
 def _range(owner: str, name: str, value: object, lo: float, hi: float) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ConfigError(f"{owner}: {name} must be a pair [low, high], got {value!r}.")
-    a = _number(owner, f"{name}[0]", value[0], lo, hi)
-    b = _number(owner, f"{name}[1]", value[1], lo, hi)
+    a = check_number(owner, f"{name}[0]", value[0], lo, hi)
+    b = check_number(owner, f"{name}[1]", value[1], lo, hi)
     if a > b:
         raise ConfigError(f"{owner}: {name} must have low <= high, got {list(value)!r}.")
     return a, b
@@ -123,7 +113,7 @@ class RotateUp(Augmentation):
 
     def __init__(self, max_angle: float = 180.0, axis: int = 2, p: float = 1.0) -> None:
         super().__init__(p)
-        self.max_angle = _number("rotate_up", "max_angle", max_angle, 0.0, 180.0)
+        self.max_angle = check_number("rotate_up", "max_angle", max_angle, 0.0, 180.0)
         if axis not in (0, 1, 2) or isinstance(axis, bool):
             raise ConfigError(f"rotate_up: axis must be 0, 1 or 2 (x, y, z), got {axis!r}.")
         self.axis = int(axis)
@@ -162,8 +152,8 @@ class Scale(Augmentation):
 
     def __init__(self, low: float = 0.8, high: float = 1.25, anisotropic: bool = True, p: float = 1.0) -> None:
         super().__init__(p)
-        self.low = _number("scale", "low", low, 0.0, open_lo=True)
-        self.high = _number("scale", "high", high, 0.0, open_lo=True)
+        self.low = check_number("scale", "low", low, 0.0, open_lo=True)
+        self.high = check_number("scale", "high", high, 0.0, open_lo=True)
         if self.low > self.high:
             raise ConfigError(f"scale: low must be <= high, got low={low} and high={high}.")
         self.anisotropic = bool(anisotropic)
@@ -184,7 +174,7 @@ class Translate(Augmentation):
 
     def __init__(self, shift: float = 0.1, p: float = 1.0) -> None:
         super().__init__(p)
-        self.shift = _number("translate", "shift", shift, 0.0)
+        self.shift = check_number("translate", "shift", shift, 0.0)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         _check_batch("translate", x)
@@ -199,8 +189,8 @@ class Jitter(Augmentation):
 
     def __init__(self, sigma: float = 0.01, clip: float = 0.05, p: float = 1.0) -> None:
         super().__init__(p)
-        self.sigma = _number("jitter", "sigma", sigma, 0.0)
-        self.clip = _number("jitter", "clip", clip, 0.0)
+        self.sigma = check_number("jitter", "sigma", sigma, 0.0)
+        self.clip = check_number("jitter", "clip", clip, 0.0)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         _check_batch("jitter", x)
@@ -220,7 +210,7 @@ class PointDropout(Augmentation):
 
     def __init__(self, max_ratio: float = 0.5, p: float = 1.0) -> None:
         super().__init__(p)
-        self.max_ratio = _number("point_dropout", "max_ratio", max_ratio, 0.0, 0.99)
+        self.max_ratio = check_number("point_dropout", "max_ratio", max_ratio, 0.0, 0.99)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         _check_batch("point_dropout", x)
@@ -286,7 +276,7 @@ class PatchMask(Augmentation):
                 raise ConfigError(f"patch_mask: {name} must be a positive integer, got {value!r}.")
         self.num_patches = int(num_patches)
         self.patch_size = int(patch_size)
-        self.ratio = _number("patch_mask", "ratio", ratio, 0.0, 1.0)
+        self.ratio = check_number("patch_mask", "ratio", ratio, 0.0, 1.0)
         if mode not in ("resample", "centre"):
             raise ConfigError(f"patch_mask: mode must be 'resample' or 'centre', got {mode!r}.")
         self.mode = mode

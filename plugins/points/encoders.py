@@ -20,13 +20,12 @@ uses running statistics, so an item's embedding does not depend on its batch.
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.errors import ConfigError, DataError, check_int
 
 from .geometry import gather_points, knn, to_edge_index
 
@@ -35,16 +34,10 @@ __all__ = ["PointNet", "DGCNN", "ENCODERS", "global_pool"]
 POOLS = ("max", "mean", "max+mean")
 
 
-def _int(owner: str, name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ConfigError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _widths(owner: str, widths: object) -> tuple[int, ...]:
     if not isinstance(widths, (list, tuple)) or not widths:
         raise ConfigError(f"{owner}: widths must be a non-empty list of positive integers, got {widths!r}.")
-    return tuple(_int(owner, "each width", w, 1) for w in widths)
+    return tuple(check_int(owner, "each width", w, 1) for w in widths)
 
 
 def _choice(owner: str, name: str, value: object, choices: Sequence[str]) -> str:
@@ -111,10 +104,10 @@ class PointNet(nn.Module):
     def __init__(self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256), pool: str = "max",
                  local_k: int = 0) -> None:
         super().__init__()
-        self.in_channels = _int("pointnet", "in_channels", in_channels, 3)
+        self.in_channels = check_int("pointnet", "in_channels", in_channels, 3)
         self.widths = _widths("pointnet", widths)
         self.pool = _choice("pointnet", "pool", pool, POOLS)
-        self.local_k = _int("pointnet", "local_k", local_k, 0)
+        self.local_k = check_int("pointnet", "local_k", local_k, 0)
         first = self.widths[0]
         if self.local_k:
             from torch_geometric.nn import PointNetConv
@@ -181,10 +174,10 @@ class DGCNN(nn.Module):
     def __init__(self, in_channels: int = 3, k: int = 16, widths: Sequence[int] = (64, 64, 128),
                  emb_dim: int = 256, pool: str = "max+mean", backend: str = "dense") -> None:
         super().__init__()
-        self.in_channels = _int("dgcnn", "in_channels", in_channels, 3)
-        self.k = _int("dgcnn", "k", k, 1)
+        self.in_channels = check_int("dgcnn", "in_channels", in_channels, 3)
+        self.k = check_int("dgcnn", "k", k, 1)
         self.widths = _widths("dgcnn", widths)
-        self.emb_dim = _int("dgcnn", "emb_dim", emb_dim, 1)
+        self.emb_dim = check_int("dgcnn", "emb_dim", emb_dim, 1)
         self.pool = _choice("dgcnn", "pool", pool, POOLS)
         self.backend = _choice("dgcnn", "backend", backend, ("dense", "pyg"))
         dims = [self.in_channels, *self.widths]

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.errors import ConfigError, DataError, check_int
 from contrastkit.core.views import AlignedViews, Augmentation, JointAugmentation
 
 __all__ = [
@@ -80,12 +80,6 @@ def _check_fraction(who: str, name: str, value: Any, *, open_low: bool = False) 
         interval = "(0, 1]" if open_low else "[0, 1]"
         raise ConfigError(f"{who}: {name} must lie in {interval}, got {value!r}.")
     return v
-
-
-def _check_int(who: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{who}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def valid_lengths(x: torch.Tensor) -> torch.Tensor:
@@ -214,7 +208,7 @@ class MagnitudeWarp(Augmentation):
         super().__init__(p)
         who = type(self).__name__
         self.sigma = _check_nonneg(who, "sigma", sigma)
-        self.knots = _check_int(who, "knots", knots, 1)
+        self.knots = check_int(who, "knots", knots, 1)
 
     def apply(self, batch: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         x = _check_batch(batch, type(self).__name__)
@@ -249,7 +243,7 @@ class TimeWarp(Augmentation):
         super().__init__(p)
         who = type(self).__name__
         self.sigma = _check_nonneg(who, "sigma", sigma)
-        self.knots = _check_int(who, "knots", knots, 1)
+        self.knots = check_int(who, "knots", knots, 1)
 
     def apply(self, batch: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         x = _check_batch(batch, type(self).__name__)
@@ -294,7 +288,7 @@ class Permutation(Augmentation):
 
     def __init__(self, max_segments: int = 5, p: float = 1.0) -> None:
         super().__init__(p)
-        self.max_segments = _check_int(type(self).__name__, "max_segments", max_segments, 2)
+        self.max_segments = check_int(type(self).__name__, "max_segments", max_segments, 2)
 
     def apply(self, batch: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         x = _check_batch(batch, type(self).__name__)
@@ -356,7 +350,7 @@ class RandomCrop(Augmentation):
         if isinstance(length, bool) or not isinstance(length, (int, float)):
             raise ConfigError(f"{who}: length must be an int (time steps) or a float in (0, 1], got {length!r}.")
         if isinstance(length, int):
-            self.length: int | float = _check_int(who, "length", length, 1)
+            self.length: int | float = check_int(who, "length", length, 1)
         else:
             self.length = _check_fraction(who, "length (as a fraction of the batch length)", length, open_low=True)
 

@@ -13,13 +13,13 @@ Masks are built on ``x.device``; nothing here names a device.
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit.core.errors import ConfigError
+from contrastkit.core.errors import ConfigError, check_int
 
 __all__ = [
     "DilatedConvEncoder",
@@ -32,12 +32,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _check_int(owner: str, name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ConfigError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _check_dropout(owner: str, value: object) -> float:
@@ -195,11 +189,11 @@ class DilatedConvEncoder(nn.Module):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.in_channels = _check_int(owner, "in_channels", in_channels, 1)
-        self.hidden = _check_int(owner, "hidden", hidden, 1)
-        self.out_dim = _check_int(owner, "out_dim", out_dim, 1)
-        self.depth = _check_int(owner, "depth", depth, 0)
-        self.kernel_size = _check_int(owner, "kernel_size", kernel_size, 1)
+        self.in_channels = check_int(owner, "in_channels", in_channels, 1)
+        self.hidden = check_int(owner, "hidden", hidden, 1)
+        self.out_dim = check_int(owner, "out_dim", out_dim, 1)
+        self.depth = check_int(owner, "depth", depth, 0)
+        self.kernel_size = check_int(owner, "kernel_size", kernel_size, 1)
         self.dropout = _check_dropout(owner, dropout)
         self.pooling = _check_choice(owner, "pooling", pooling, self.POOLINGS)
 
@@ -300,15 +294,15 @@ class TransformerEncoder(nn.Module):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.in_channels = _check_int(owner, "in_channels", in_channels, 1)
-        self.d_model = _check_int(owner, "d_model", d_model, 1)
-        self.nhead = _check_int(owner, "nhead", nhead, 1)
+        self.in_channels = check_int(owner, "in_channels", in_channels, 1)
+        self.d_model = check_int(owner, "d_model", d_model, 1)
+        self.nhead = check_int(owner, "nhead", nhead, 1)
         if self.d_model % self.nhead:
             raise ConfigError(f"{owner}: d_model ({d_model}) must be divisible by nhead ({nhead}).")
-        self.depth = _check_int(owner, "depth", depth, 1)
-        self.dim_feedforward = _check_int(owner, "dim_feedforward", dim_feedforward, 1)
+        self.depth = check_int(owner, "depth", depth, 1)
+        self.dim_feedforward = check_int(owner, "dim_feedforward", dim_feedforward, 1)
         self.dropout = _check_dropout(owner, dropout)
-        self.out_dim = _check_int(owner, "out_dim", out_dim, 1)
+        self.out_dim = check_int(owner, "out_dim", out_dim, 1)
         self.pooling = _check_choice(owner, "pooling", pooling, self.POOLINGS)
 
         self.input_fc = nn.Linear(self.in_channels, self.d_model)

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.errors import ConfigError, DataError, check_number
 from contrastkit.core.views import Augmentation, JointAugmentation
 
 
@@ -49,17 +49,6 @@ def _per_sample(v: torch.Tensor) -> torch.Tensor:
 
 def _select(mask: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
     return torch.where(_per_sample(mask), new, old)
-
-
-def _number(name: str, value: Any, lo: float | None = None, hi: float | None = None, who: str = "",
-            open_lo: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{who}: {name} must be a number, got {value!r}.")
-    if lo is not None and (value < lo or (open_lo and value == lo)):
-        raise ConfigError(f"{who}: {name} must be {'>' if open_lo else '≥'} {lo}, got {value}.")
-    if hi is not None and value > hi:
-        raise ConfigError(f"{who}: {name} must be ≤ {hi}, got {value}.")
-    return float(value)
 
 
 def _minmax(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,11 +95,11 @@ class OverlappingCrops(JointAugmentation):
 
     def __init__(self, min_scale: float = 0.5, max_scale: float = 1.0, min_overlap: float = 0.5) -> None:
         who = type(self).__name__
-        self.min_scale = _number("min_scale", min_scale, 0.0, 1.0, who, open_lo=True)
-        self.max_scale = _number("max_scale", max_scale, 0.0, 1.0, who, open_lo=True)
+        self.min_scale = check_number(who, "min_scale", min_scale, 0.0, 1.0, open_lo=True)
+        self.max_scale = check_number(who, "max_scale", max_scale, 0.0, 1.0, open_lo=True)
         if self.min_scale > self.max_scale:
             raise ConfigError(f"{who}: min_scale {min_scale} exceeds max_scale {max_scale}.")
-        self.min_overlap = _number("min_overlap", min_overlap, 0.0, 1.0, who)
+        self.min_overlap = check_number(who, "min_overlap", min_overlap, 0.0, 1.0)
 
     def draw_boxes(self, b: int, k: int, generator: torch.Generator | None, like: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,8 +129,8 @@ class RandomResizedCrop(Augmentation):
     def __init__(self, min_scale: float = 0.5, max_scale: float = 1.0, p: float = 1.0) -> None:
         super().__init__(p)
         who = type(self).__name__
-        self.min_scale = _number("min_scale", min_scale, 0.0, 1.0, who, open_lo=True)
-        self.max_scale = _number("max_scale", max_scale, 0.0, 1.0, who, open_lo=True)
+        self.min_scale = check_number(who, "min_scale", min_scale, 0.0, 1.0, open_lo=True)
+        self.max_scale = check_number(who, "max_scale", max_scale, 0.0, 1.0, open_lo=True)
         if self.min_scale > self.max_scale:
             raise ConfigError(f"{who}: min_scale {min_scale} exceeds max_scale {max_scale}.")
 
@@ -216,9 +205,9 @@ class RandomAffine(Augmentation):
 
     def __init__(self, degrees: float = 10.0, scale: float = 0.1, translate: float = 0.05, p: float = 1.0) -> None:
         super().__init__(p)
-        self.degrees = _number("degrees", degrees, 0.0, 180.0, "RandomAffine")
-        self.scale = _number("scale", scale, 0.0, 0.9, "RandomAffine")
-        self.translate = _number("translate", translate, 0.0, 1.0, "RandomAffine")
+        self.degrees = check_number("RandomAffine", "degrees", degrees, 0.0, 180.0)
+        self.scale = check_number("RandomAffine", "scale", scale, 0.0, 0.9)
+        self.translate = check_number("RandomAffine", "translate", translate, 0.0, 1.0)
 
     def apply(self, batch, generator):
         x = _check_batch(batch, "RandomAffine")
@@ -237,7 +226,7 @@ class ElasticDeform(Augmentation):
 
     def __init__(self, sigma: float = 1.5, grid: int = 4, p: float = 1.0) -> None:
         super().__init__(p)
-        self.sigma = _number("sigma", sigma, 0.0, None, "ElasticDeform")
+        self.sigma = check_number("ElasticDeform", "sigma", sigma, 0.0, None)
         if isinstance(grid, bool) or not isinstance(grid, int) or grid < 2:
             raise ConfigError(f"ElasticDeform: grid must be an integer ≥ 2, got {grid!r}.")
         self.grid = grid
@@ -263,8 +252,8 @@ class IntensityScaleShift(Augmentation):
 
     def __init__(self, scale: float = 0.1, shift: float = 0.1, p: float = 1.0) -> None:
         super().__init__(p)
-        self.scale = _number("scale", scale, 0.0, 1.0, "IntensityScaleShift")
-        self.shift = _number("shift", shift, 0.0, None, "IntensityScaleShift")
+        self.scale = check_number("IntensityScaleShift", "scale", scale, 0.0, 1.0)
+        self.shift = check_number("IntensityScaleShift", "shift", shift, 0.0, None)
 
     def apply(self, batch, generator):
         x = _check_batch(batch, "IntensityScaleShift")
@@ -281,7 +270,7 @@ class Gamma(Augmentation):
 
     def __init__(self, log_gamma: float = 0.3, p: float = 1.0) -> None:
         super().__init__(p)
-        self.log_gamma = _number("log_gamma", log_gamma, 0.0, 3.0, "Gamma")
+        self.log_gamma = check_number("Gamma", "log_gamma", log_gamma, 0.0, 3.0)
 
     def apply(self, batch, generator):
         x = _check_batch(batch, "Gamma")
@@ -299,7 +288,7 @@ class GaussianNoise(Augmentation):
 
     def __init__(self, sigma: float = 0.1, p: float = 1.0) -> None:
         super().__init__(p)
-        self.sigma = _number("sigma", sigma, 0.0, None, "GaussianNoise")
+        self.sigma = check_number("GaussianNoise", "sigma", sigma, 0.0, None)
 
     def apply(self, batch, generator):
         x = _check_batch(batch, "GaussianNoise")
@@ -337,8 +326,8 @@ class GaussianBlur(Augmentation):
 
     def __init__(self, sigma_min: float = 0.5, sigma_max: float = 1.5, p: float = 1.0) -> None:
         super().__init__(p)
-        self.sigma_min = _number("sigma_min", sigma_min, 0.0, None, "GaussianBlur", open_lo=True)
-        self.sigma_max = _number("sigma_max", sigma_max, 0.0, 10.0, "GaussianBlur", open_lo=True)
+        self.sigma_min = check_number("GaussianBlur", "sigma_min", sigma_min, 0.0, None, open_lo=True)
+        self.sigma_max = check_number("GaussianBlur", "sigma_max", sigma_max, 0.0, 10.0, open_lo=True)
         if self.sigma_min > self.sigma_max:
             raise ConfigError(f"GaussianBlur: sigma_min {sigma_min} exceeds sigma_max {sigma_max}.")
 
@@ -367,7 +356,7 @@ class ContrastRemap(Augmentation):
         if isinstance(knots, bool) or not isinstance(knots, int) or knots < 1:
             raise ConfigError(f"ContrastRemap: knots must be an integer ≥ 1, got {knots!r}.")
         self.knots = knots
-        self.invert = _number("invert", invert, 0.0, 1.0, "ContrastRemap")
+        self.invert = check_number("ContrastRemap", "invert", invert, 0.0, 1.0)
 
     def curves(self, b: int, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
         """B × (knots + 1) curve values at the knots, from 0 to 1 (or 1 to 0 where inverted)."""
@@ -405,7 +394,7 @@ class CoarseDropout(Augmentation):
         if isinstance(holes, bool) or not isinstance(holes, int) or holes < 1:
             raise ConfigError(f"CoarseDropout: holes must be an integer ≥ 1, got {holes!r}.")
         self.holes = holes
-        self.size = _number("size", size, 0.0, 1.0, "CoarseDropout", open_lo=True)
+        self.size = check_number("CoarseDropout", "size", size, 0.0, 1.0, open_lo=True)
         if fill not in self.FILLS:
             raise ConfigError(f"CoarseDropout: fill must be one of {', '.join(self.FILLS)}, got {fill!r}.")
         self.fill = fill
@@ -448,7 +437,7 @@ class LocalShuffle(Augmentation):
         if isinstance(block, bool) or not isinstance(block, int) or block < 2:
             raise ConfigError(f"LocalShuffle: block must be an integer ≥ 2, got {block!r}.")
         self.block = block
-        self.fraction = _number("fraction", fraction, 0.0, 1.0, "LocalShuffle")
+        self.fraction = check_number("LocalShuffle", "fraction", fraction, 0.0, 1.0)
 
     def apply(self, batch, generator):
         x = _check_batch(batch, "LocalShuffle")

@@ -23,15 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.errors import ConfigError, DataError, check_int
 
 POOLS = ("mean", "mean+centre", "max")
-
-
-def _int(owner: str, name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{owner}: {name} must be an integer ≥ {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _check_input(owner: str, x: object, in_channels: int) -> torch.Tensor:
@@ -81,8 +75,8 @@ class ResNet3d(nn.Module):
                  pool: str = "mean+centre", stem_stride: int = 2) -> None:
         super().__init__()
         owner = "ResNet3d"
-        self.in_channels = _int(owner, "in_channels", in_channels, 1)
-        self.width = _int(owner, "width", width, 1)
+        self.in_channels = check_int(owner, "in_channels", in_channels, 1)
+        self.width = check_int(owner, "width", width, 1)
         if isinstance(blocks, int) or not blocks or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
                                                         for b in blocks):
             raise ConfigError(f"{owner}: blocks must be a non-empty list of integers ≥ 1, got {blocks!r}.")
@@ -90,7 +84,7 @@ class ResNet3d(nn.Module):
         if pool not in POOLS:
             raise ConfigError(f"{owner}: pool must be one of {', '.join(POOLS)}, got {pool!r}.")
         self.pool = pool
-        self.stem_stride = _int(owner, "stem_stride", stem_stride, 1)
+        self.stem_stride = check_int(owner, "stem_stride", stem_stride, 1)
         self.stem = nn.Sequential(nn.Conv3d(self.in_channels, self.width, 3, stride=self.stem_stride, padding=1,
                                             bias=False),
                                   nn.GroupNorm(_groups(self.width), self.width), nn.ReLU())
@@ -131,11 +125,11 @@ class ViT3d(nn.Module):
                  mlp_ratio: float = 2.0, input_shape: Sequence[int] = (16, 16, 16)) -> None:
         super().__init__()
         owner = "ViT3d"
-        self.in_channels = _int(owner, "in_channels", in_channels, 1)
-        self.patch = _int(owner, "patch", patch, 1)
-        self.dim = _int(owner, "dim", dim, 1)
-        self.depth = _int(owner, "depth", depth, 1)
-        self.heads = _int(owner, "heads", heads, 1)
+        self.in_channels = check_int(owner, "in_channels", in_channels, 1)
+        self.patch = check_int(owner, "patch", patch, 1)
+        self.dim = check_int(owner, "dim", dim, 1)
+        self.depth = check_int(owner, "depth", depth, 1)
+        self.heads = check_int(owner, "heads", heads, 1)
         if self.dim % self.heads:
             raise ConfigError(f"{owner}: dim {dim} must be a multiple of heads {heads}.")
         if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
