@@ -2,8 +2,8 @@
 ``--accuracy``, downstream accuracy), against plain polars and pytorch-lifestream (ptls) 0.6.0 on the
 same generated data.
 
-Three parts (four with ``--accuracy``), each printing figures and a ratio or a difference against a
-baseline run in this script:
+Three parts (four with ``--accuracy``, five with ``--out-of-core``), each printing figures and a ratio or
+a difference against a baseline run in this script:
 
 1. **Reading and grouping** ``--events`` generated transactions (default 10 M rows, amount +
    category code + datetime, rows shuffled) from parquet.  ``contrastkit``: the events plugin's
@@ -23,10 +23,12 @@ baseline run in this script:
    sequences per second, as an epoch counts them) over ``--steps`` steps after a warm-up, the
    two libraries interleaved, median over ``--repeats``.
 3. **Embedding throughput**: every client's whole sequence through the frozen encoder.
-   ``contrastkit``: the modality's ``embed`` (length-sorted batches of ~4 × 64 × median length
+   ``contrastkit``: the modality's ``embed`` (length-sorted batches of ~16 × 64 × median length
    events), in float32 and with the encoder option ``inference_matmul = "bfloat16"``
    (``contrastkit-bf16``: the hidden-state product in bfloat16, state and gates in float32;
-   the minimum cosine similarity to the float32 embeddings is printed).  ``ptls``: ``collate_feature_dict`` batches of 64 in input order.
+   the minimum cosine similarity to the float32 embeddings is printed).  ``ptls``: ``collate_feature_dict`` batches of 64 in input order;
+   ``ptls-bf16``: the same under ``torch.autocast("cpu", bfloat16)`` (its GRU's products in bfloat16),
+   the like-for-like baseline of ``contrastkit-bf16``.
 
 4. **Downstream accuracy** (``--accuracy``, off by default; ``--accuracy-only`` skips parts 1–3):
    ``--acc-clients`` generated clients (default 2,000) with their known class
@@ -42,6 +44,14 @@ baseline run in this script:
    Mean ± std over ``--acc-seeds`` (model init, batches and slices; default 0 1).  About 3 min at
    one thread with the defaults.
 
+5. **Larger than memory** (``--out-of-core``, off by default; ``--out-of-core-only`` skips the rest):
+   ``--ooc-events`` generated transactions (default 35 M, about 4.7 GiB to group in memory) read by
+   the events reader in memory (``out_of_core = false``) and out of core (``true``: hash buckets of
+   at most ``memory_budget_mb``, then memory-mapped flat files), each in a fresh subprocess with an
+   empty cache (time, peak RSS), then once more from the cache.  Where this process may create a
+   memory cgroup (root on Linux), both are run again under a ``--ooc-limit-mib`` cap (default
+   1,024 MiB): the in-memory read is killed, ``out_of_core = "auto"`` sees the cap and streams.
+
 ptls is imported when installed (``pip install --no-deps pytorch-lifestream==0.6.0`` beside
 our torch; its optional imports of transformers, duckdb and omegaconf are stubbed when absent —
 they serve encoders and data sets not used here); otherwise the script says why and skips it.
@@ -51,6 +61,7 @@ Threads: ``--threads`` (default 1; the figures in docs/events.md state theirs). 
     python bench/bench_events.py                       # full sizes, several minutes
     python bench/bench_events.py --small               # a smoke run in about a minute
     python bench/bench_events.py --accuracy-only       # part 4 only: ptls vs ours downstream, ~3 min
+    python bench/bench_events.py --out-of-core-only    # part 5 only: 35 M events under a 1 GiB cap, ~2 min
 """
 
 from __future__ import annotations
@@ -309,7 +320,13 @@ def bench_train_embed(args) -> dict:
             with torch.no_grad():
                 return torch.cat([seq(b) for b in loader])
 
+        def run_embed_ptls_bf16():  # ptls under CPU autocast: its GRU's products in bfloat16
+            loader = DataLoader(records, batch_size=64, shuffle=False, collate_fn=P.collate_feature_dict)
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return torch.cat([seq(b) for b in loader])
+
         efns["ptls"] = run_embed_ptls
+        efns["ptls-bf16"] = run_embed_ptls_bf16
     etimes: dict[str, list[float]] = {k: [] for k in efns}
     for _ in range(args.repeats):
         for k, fn in efns.items():
@@ -327,10 +344,12 @@ def bench_train_embed(args) -> dict:
     print(f"  (contrastkit-bf16: encoder option inference_matmul = \"bfloat16\", the hidden-state product in "
           f"bfloat16; min cosine to the float32 embeddings {cos:.6f})")
     if "ptls" in res["embed"]:
-        for k in ("contrastkit", "contrastkit-bf16"):
-            r = res["embed"][k]["clients_per_s"] / res["embed"]["ptls"]["clients_per_s"]
-            res["embed"][f"ratio_{k}"] = r
-            print(f"  embedding throughput ratio {k} / ptls: {r:.2f} (target ≥ 3)")
+        for k, base in (("contrastkit", "ptls"), ("contrastkit-bf16", "ptls"), ("contrastkit-bf16", "ptls-bf16")):
+            r = res["embed"][k]["clients_per_s"] / res["embed"][base]["clients_per_s"]
+            res["embed"][f"ratio_{k}_vs_{base}"] = r
+            print(f"  embedding throughput ratio {k} / {base}: {r:.2f} (target ≥ 3)")
+        print("  (ptls-bf16: ptls's encoder under torch.autocast('cpu', bfloat16), the like-for-like baseline "
+              "of contrastkit-bf16)")
     res["ptls"] = {"available": P is not None, "why_not": why if P is None else "",
                    "version": getattr(P, "version", None)}
     return res
@@ -463,9 +482,127 @@ def bench_accuracy(args) -> dict:
     return res
 
 
+# --------------------------------------------------------------------------- part 5: larger than memory
+def _child_ooc(mode: str, path: str, cache: str) -> None:
+    from contrastkit.plugins.events.readers import EventsReader, available_memory
+
+    t0 = time.perf_counter()
+    opts = {"id_column": "client_id", "time_column": "event_time", "categorical": ["category"],
+            "numeric": ["amount"], "cache_dir": cache, "out_of_core": {"memory": False, "out-of-core": True}.get(mode,
+                                                                                                         "auto")}
+    s = EventsReader().read(path, opts)
+    seconds = time.perf_counter() - t0
+    # touch every entity once (as an epoch does) and check the events are all there
+    n = sum(len(s.items[i]["time"]) for i in range(0, len(s), 97))
+    print(json.dumps({"seconds": seconds, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "entities": len(s), "events": s.meta["n_events"], "on_disk": bool(s.items.on_disk),
+                      "available_mib": available_memory() / 2**20, "sampled_events": n}))
+
+
+def _memory_cgroup(limit_mib: int) -> str | None:
+    """A new memory cgroup (v2, else v1) limited to ``limit_mib``, or None where this process may not make one."""
+    import os
+
+    for base, limit_file in ((Path("/sys/fs/cgroup"), "memory.max"),
+                             (Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes")):
+        if not (base / limit_file).exists() and not (base / "cgroup.procs").exists():
+            continue
+        cg = base / f"contrastkit-bench-{os.getpid()}"
+        try:
+            cg.mkdir(exist_ok=True)
+            (cg / limit_file).write_text(str(limit_mib << 20))
+            return str(cg)
+        except OSError:
+            try:
+                cg.rmdir()
+            except OSError:
+                pass
+    return None
+
+
+def bench_out_of_core(args, tmp: Path) -> dict:
+    import os
+
+    from contrastkit.plugins.events.synthetic import synthetic_frames
+
+    n_clients = max(2, args.ooc_events // 175)
+    t0 = time.perf_counter()
+    events, _ = synthetic_frames(n_clients=n_clients, seed=1)
+    path = tmp / "big.parquet"
+    events.write_parquet(path, row_group_size=1_000_000)
+    n = events.height
+    del events
+    print(f"\n[5] larger than memory: {n:,} events of {n_clients:,} clients from parquet "
+          f"({path.stat().st_size / 2**20:.0f} MiB; generated in {time.perf_counter() - t0:.1f} s), each run in a fresh "
+          "subprocess with an empty cache")
+
+    def child(mode: str, cgroup: str | None = None, cache: str | None = None) -> dict:
+        cache = cache or tempfile.mkdtemp(dir=tmp, prefix="cache-")
+        pre = None
+        if cgroup:
+            def pre():  # join the limited cgroup before exec
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
+                    fh.write(str(os.getpid()))
+        out = subprocess.run([sys.executable, __file__, "--_child_ooc", mode, str(path), cache], capture_output=True,
+                             text=True, env=child_env(), preexec_fn=pre)
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+            return {"failed": True, "returncode": out.returncode, "why": "killed: out of memory"
+                    if out.returncode in (-9, 137) else last}
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["cache"] = cache
+        return r
+
+    def show(label: str, r: dict) -> None:
+        if r.get("failed"):
+            print(f"  {label:<34} FAILED ({r['why']}, exit {r['returncode']})")
+        else:
+            print(f"  {label:<34} {r['seconds']:6.2f} s   peak RSS {r['peak_kib'] / 1024:7.0f} MiB   "
+                  f"({r['entities']:,} entities, {r['events']:,} events, {'files' if r['on_disk'] else 'memory'})")
+
+    res: dict = {"events": n}
+    runs = {"memory": [], "out-of-core": []}
+    for _ in range(args.repeats):
+        for mode in runs:
+            runs[mode].append(child(mode))
+    for mode, rs in runs.items():
+        ok = [r for r in rs if not r.get("failed")]
+        res[mode] = {"seconds": statistics.median(r["seconds"] for r in ok),
+                     "peak_mib": statistics.median(r["peak_kib"] for r in ok) / 1024, "all": rs} if ok else rs[0]
+        show(f"{mode} (median of {len(ok)})", {**ok[0], "seconds": res[mode]["seconds"],
+                                              "peak_kib": res[mode]["peak_mib"] * 1024} if ok else rs[0])
+    if "peak_mib" in res["memory"] and "peak_mib" in res["out-of-core"]:
+        print(f"  peak memory ratio out-of-core / memory: {res['out-of-core']['peak_mib'] / res['memory']['peak_mib']:.2f}; "
+              f"time ratio: {res['out-of-core']['seconds'] / res['memory']['seconds']:.2f}")
+    again = child("out-of-core", cache=runs["out-of-core"][0].get("cache"))
+    res["cached"] = again
+    show("out-of-core, cached (2nd read)", again)
+    cg = _memory_cgroup(args.ooc_limit_mib)
+    if cg is None:
+        print(f"  (no memory cgroup can be made here, so the {args.ooc_limit_mib} MiB cap is not run; the peak RSS "
+              "figures above are what compare)")
+        return res
+    try:
+        print(f"  under a {args.ooc_limit_mib} MiB memory cgroup ({cg}):")
+        for mode in ("memory", "auto"):
+            r = child(mode, cg)
+            res[f"capped_{mode}"] = r
+            show(f"  {mode}" + (f" (chose {'files' if r.get('on_disk') else 'memory'})" if mode == "auto" and
+                                not r.get("failed") else ""), r)
+    finally:
+        try:
+            Path(cg).rmdir()
+        except OSError:
+            pass
+    return res
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_child":
         _child_read(sys.argv[2], sys.argv[3])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--_child_ooc":
+        _child_ooc(sys.argv[2], sys.argv[3], sys.argv[4])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000_000, help="rows for the reading benchmark")
@@ -486,12 +623,20 @@ def main() -> None:
     ap.add_argument("--acc-steps", type=int, default=300, help="training steps of each model (batch 64)")
     ap.add_argument("--acc-hidden", type=int, default=64, help="GRU hidden size of both models (accuracy)")
     ap.add_argument("--acc-seeds", type=int, nargs="+", default=[0, 1], help="model/batch seeds (accuracy)")
+    ap.add_argument("--out-of-core", action="store_true",
+                    help="also read a table larger than the cap below, in memory and out of core (part 5)")
+    ap.add_argument("--out-of-core-only", action="store_true", help="only part 5 (implies --out-of-core)")
+    ap.add_argument("--ooc-events", type=int, default=35_000_000, help="rows for part 5")
+    ap.add_argument("--ooc-limit-mib", type=int, default=1024, help="memory cap for part 5 (a cgroup, where allowed)")
     ap.add_argument("--json", default=None, help="write the raw numbers here ('-': stdout)")
     args = ap.parse_args()
     if args.accuracy_only:
         args.accuracy, args.skip_read, args.skip_train = True, True, True
+    if args.out_of_core_only:
+        args.out_of_core, args.skip_read, args.skip_train = True, True, True
     if args.small:
         args.events, args.clients, args.steps, args.repeats = 200_000, 400, 3, 1
+        args.ooc_events = 2_000_000
         args.acc_clients, args.acc_steps, args.acc_seeds = 400, 10, [0]
     import torch
 
@@ -501,6 +646,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         if not args.skip_read:
             result["read"] = bench_read(args, Path(tmp))
+        if args.out_of_core:
+            result["out_of_core"] = bench_out_of_core(args, Path(tmp))
     if not args.skip_train:
         result.update(bench_train_embed(args))
     if args.accuracy:

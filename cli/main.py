@@ -33,9 +33,9 @@ def _compose() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `contrastkit` console script."""
-    from contrastkit.core.allocator import tune_allocator
+    from contrastkit.core import allocator
 
-    tune_allocator()  # reuse large blocks across training steps (CONTRASTKIT_MALLOC_TUNE=0: glibc's defaults)
+    allocator.request()  # reuse large blocks across training steps (CONTRASTKIT_MALLOC_TUNE=0: glibc's defaults)
     cli = _compose()
     try:
         cli(args=argv, standalone_mode=True)

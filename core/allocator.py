@@ -8,8 +8,10 @@ both thresholds lets the allocator reuse those blocks: measured 2.2–3.3×
 faster steps for the point-cloud encoders on a 2-core CPU (bench/bench_points.py
 ``--tune-malloc``), identical results.  The cost: the process keeps its peak
 memory until it exits — right for a command-line run, which is where
-contrastkit calls this.  Set ``CONTRASTKIT_MALLOC_TUNE=0`` to keep glibc's
-defaults.
+contrastkit asks for it (:func:`request`); the training loop applies it
+(:func:`apply_requested`) once the data are read and prepared, so the peak of
+reading a large data set is given back before training and not kept for its
+whole length.  Set ``CONTRASTKIT_MALLOC_TUNE=0`` to keep glibc's defaults.
 """
 
 from __future__ import annotations
@@ -34,3 +36,22 @@ def tune_allocator(mmap_threshold: int = 2**30, trim_threshold: int = 2**31 - 1)
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(mallopt(_M_TRIM_THRESHOLD,
                                                                                    int(trim_threshold)))
+
+
+_requested = False
+_applied = False
+
+
+def request() -> None:
+    """Ask for :func:`tune_allocator` at the start of training (the CLI does; a library user is not affected)."""
+    global _requested
+    _requested = True
+
+
+def apply_requested() -> bool:
+    """Tune the allocator if :func:`request` was called and it is not done yet; True if it was done now."""
+    global _applied
+    if not _requested or _applied:
+        return False
+    _applied = tune_allocator()
+    return _applied

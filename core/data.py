@@ -26,7 +26,9 @@ class Samples:
     """Items of one modality with their ids, and optionally labels and a split.
 
     ``ids``      one id per item (str or int), unique.
-    ``items``    the samples, in whatever form the modality's collate accepts.
+    ``items``    the samples, in whatever form the modality's collate accepts: a list, or any
+                 sequence; a sequence with a ``subset(index)`` method (e.g. a lazy store over
+                 memory-mapped files) is subset by it, so no item is materialised.
     ``labels``   optional per-item labels (None where unknown).
     ``split``    optional per-item "train"/"test", as the source defines it
                  (e.g. the UCR archive's official split).
@@ -68,7 +70,8 @@ class Samples:
         return replace(
             self,
             ids=[self.ids[i] for i in index],
-            items=[self.items[i] for i in index],
+            items=self.items.subset(index) if callable(getattr(self.items, "subset", None))
+            else [self.items[i] for i in index],
             labels=None if self.labels is None else [self.labels[i] for i in index],
             split=None if self.split is None else [self.split[i] for i in index],
         )

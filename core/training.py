@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from . import diagnostics
+from . import allocator, diagnostics
 from .components import build_views
 from .config import config_hash, diff_keys
 from .data import TEST, TRAIN, Samples
@@ -267,6 +267,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
 
     unwrapped = model.module if hasattr(model, "module") else model
     diag_items = list(train.items[: min(n, 2048)])
+    allocator.apply_requested()  # the data are read and prepared: keep freed blocks from here on
 
     def diagnose() -> dict[str, float]:
         """Alignment, uniformity and effective rank of z (the space the loss shapes) and of h (exported)."""

@@ -142,6 +142,12 @@ def _recurrence(gi: torch.Tensor, sizes: list[int], w_hh: torch.Tensor, b_hh: to
     return last, (torch.cat(outs) if keep_outputs else None)
 
 
+def _tanh_(x: torch.Tensor) -> torch.Tensor:
+    """tanh in place as 2·σ(2x) − 1 (absolute error ~1e-7): on x86 CPUs PyTorch's vectorised sigmoid
+    is about 10× faster than its tanh, which was 11 % of a GRU embedding pass."""
+    return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+
+
 def _inference_recurrence(x: torch.Tensor, sizes: list[int], w_ih: torch.Tensor, b_ih: torch.Tensor | None,
                           w_hh: torch.Tensor, b_hh: torch.Tensor | None, cell: str, keep_outputs: bool,
                           matmul_dtype: torch.dtype | None = None,
@@ -200,7 +206,8 @@ def _inference_recurrence(x: torch.Tensor, sizes: list[int], w_ih: torch.Tensor,
         if cell == "gru":
             rz, n = a_buf[:bs], b_buf[:bs]
             torch.add(g[:, : 2 * hidden], gh[:, : 2 * hidden], out=rz).sigmoid_()
-            torch.addcmul(g[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:], out=n).tanh_()
+            torch.addcmul(g[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:], out=n)
+            _tanh_(n)
             torch.lerp(n, h, rz[:, hidden:], out=h)  # (1 − z)·n + z·h, in place
         else:
             c, gs, tc = cstate[:bs], a_buf[:bs], b_buf[:bs]
@@ -208,8 +215,8 @@ def _inference_recurrence(x: torch.Tensor, sizes: list[int], w_ih: torch.Tensor,
             i, f, gg, o = gs.chunk(4, 1)
             # c ← σ(f)·c + σ(i)·tanh(g); h ← σ(o)·tanh(c)
             torch.mul(torch.sigmoid(f), c, out=c)
-            c.add_(torch.sigmoid(i) * torch.tanh(gg))
-            torch.mul(torch.sigmoid(o), torch.tanh(c, out=tc), out=h)
+            c.add_(torch.sigmoid(i) * _tanh_(gg.clone()))
+            torch.mul(torch.sigmoid(o), _tanh_(tc.copy_(c)), out=h)
         if keep_outputs:
             outs[row: row + bs] = h
     return state, outs

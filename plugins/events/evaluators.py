@@ -45,7 +45,7 @@ from contrastkit.core.errors import DataError
 from contrastkit.core.evaluation import EvalContext, Evaluator, mean_std
 from contrastkit.core.probes import grid_search, make_cv
 
-from .modality import inverse_numeric
+from .modality import as_store, inverse_numeric
 
 __all__ = ["EntityProbe", "aggregate_features", "EVALUATORS"]
 
@@ -55,18 +55,45 @@ RIDGE_ALPHA_GRID = (0.1, 1.0, 10.0, 100.0)
 TOP_CATEGORIES = 20
 
 
-def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP_CATEGORIES) -> np.ndarray:
-    """CoLES' hand-crafted features of every entity (N × F), vectorised over all events."""
-    n = len(items)
-    lengths = np.fromiter((len(it["time"]) for it in items), dtype=np.int64, count=n)
+def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP_CATEGORIES,
+                       chunk_events: int = 2_000_000) -> np.ndarray:
+    """CoLES' hand-crafted features of every entity (N × F), vectorised over the events of a chunk of
+    entities at a time (so an out-of-core store is never held in memory whole)."""
+    store = as_store(items)
+    n = len(store)
+    train_mask = np.asarray(train_mask, dtype=bool)
+    chunks = list(store.chunks(chunk_events))
+    n_cat = store.cat.shape[1]
+    freq = [np.zeros(0, dtype=np.int64) for _ in range(n_cat)]
+    for lo, hi in chunks if n_cat else ():  # the top categories, counted on the training entities' events
+        cat = store.gather(lo, hi, ("cat",))["cat"][np.repeat(train_mask[lo:hi], store.lengths[lo:hi])]
+        for j in range(n_cat):
+            if len(cat):
+                f = np.bincount(cat[:, j].astype(np.int64))
+                if len(f) > len(freq[j]):
+                    f[: len(freq[j])] += freq[j]
+                    freq[j] = f
+                else:
+                    freq[j][: len(f)] += f
+    chosen = [[int(c) for c in np.argsort(-f, kind="stable")[:top] if f[c] > 0] for f in freq]
+    parts = []
+    for lo, hi in chunks:
+        g = store.gather(lo, hi)
+        parts.append(_chunk_features(g["time"], g["cat"], g["num"], store.lengths[lo:hi], chosen, meta))
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(parts)
+
+
+def _chunk_features(time: np.ndarray, cat: np.ndarray, num: np.ndarray, lengths: np.ndarray, chosen: list,
+                    meta: dict) -> np.ndarray:
+    n = len(lengths)
     owner = np.repeat(np.arange(n), lengths)
-    time = np.concatenate([it["time"] for it in items]).astype(np.float64)
-    cat = np.concatenate([it["cat"] for it in items])
-    num = np.concatenate([it["num"] for it in items])
+    time = np.asarray(time, dtype=np.float64)
     if num.shape[1] and meta.get("numeric_state"):
         num = inverse_numeric(num, meta["numeric_state"])
-    num = num.astype(np.float64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    num = np.asarray(num, dtype=np.float64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     first, last = time[starts], time[starts + lengths - 1]
     span = last - first
     feats = [lengths.astype(np.float64), first, last, span, span / np.maximum(lengths - 1, 1)]
@@ -82,12 +109,9 @@ def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP
         np.minimum.at(mn, owner, x)
         np.maximum.at(mx, owner, x)
         feats += [s, mean, std, mn, mx]
-    train_events = np.repeat(train_mask, lengths)
     for j in range(cat.shape[1]):
         codes = cat[:, j].astype(np.int64)
-        freq = np.bincount(codes[train_events], minlength=int(codes.max()) + 1)
-        chosen = [c for c in np.argsort(-freq, kind="stable")[:top] if freq[c] > 0]
-        for c in chosen:
+        for c in chosen[j]:
             hit = codes == c
             k = np.bincount(owner, hit.astype(np.float64), minlength=n)
             feats.append(k)

@@ -20,9 +20,15 @@ entity boundaries, so no Python loop ever runs per event.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
-from datetime import timedelta
+import shutil
 import sys
+import time as time_mod
+from dataclasses import dataclass
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,6 +38,8 @@ import polars as pl
 
 from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import DataError
+
+from .store import EventSeq, EventStore, FlatWriter, cache_root, publish, scratch_folder
 
 __all__ = ["EventSeq", "EventsReader", "CDNOWReader", "SyntheticReader", "READERS", "events_from_frame", "split_items",
            "cdnow_path"]
@@ -50,32 +58,9 @@ def _note(msg: str) -> None:
     print(f"note: {msg}", file=sys.stderr)
 
 
-class EventSeq(dict):
-    """One entity's events: a dict of ``time``, ``cat`` and ``num`` arrays that compares by value
-    (``a == b`` is one bool, NaN equal to NaN), so items can be checked for equality like arrays."""
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, dict) or set(self) != set(other):
-            return False
-        for key, a in self.items():
-            b = other[key]
-            if not isinstance(b, np.ndarray) or a.shape != b.shape or a.dtype != b.dtype:
-                return False
-            if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
-                return False
-        return True
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-
-def split_items(starts: np.ndarray, time: np.ndarray, cat: np.ndarray, num: np.ndarray) -> list[EventSeq]:
-    """Cut flat event arrays (sorted by entity, then time) at ``starts`` into per-entity dicts of views."""
-    bounds = np.append(starts, len(time)).astype(np.int64)
-    return [EventSeq(time=time[a:b], cat=cat[a:b], num=num[a:b])
-            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+def split_items(starts: np.ndarray, time: np.ndarray, cat: np.ndarray, num: np.ndarray) -> EventStore:
+    """Flat event arrays (sorted by entity, then time) cut at ``starts`` into a store of per-entity items."""
+    return EventStore.from_flat(starts, time, cat, num)
 
 
 def _columns_list(value: Any, what: str) -> list[str] | None:
@@ -212,12 +197,23 @@ def _scan(path: Path, options: dict) -> pl.LazyFrame:
     return lf
 
 
-def events_from_frame(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame | None = None,
-                      quiet: bool = False) -> tuple[list, list[dict], list | None, dict]:
-    """Group a (lazy) table of events by entity, sorted by time.
+@dataclass
+class _Plan:
+    """The columns of an events table, resolved once, and the lazy query that selects them."""
 
-    Returns ``(ids, items, labels, meta)`` — see the module docstring for the items.
-    """
+    src: str
+    schema: pl.Schema
+    id_col: str
+    time_col: str
+    cats: list[str]
+    nums: list[str]
+    own_label: str | None
+    query: pl.LazyFrame  # id, __t, cats, nums [, __label] [, __raw_t] [, __k]; rows without an id dropped
+    string_time: bool
+    keyed: bool
+
+
+def _plan(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame | None, quiet: bool) -> _Plan:
     try:
         schema = lf.collect_schema()
     except Exception as exc:  # noqa: BLE001
@@ -250,79 +246,339 @@ def events_from_frame(lf: pl.LazyFrame, options: dict, src: str, labels_frame: p
         _note(f"{src}: entity id {id_col!r}, time {time_col!r}, categorical {cats or 'none'}, numeric "
               f"{nums or 'none'}" + (f", label {own_label!r}" if own_label else "")
               + " (set data_options.id_column/time_column/categorical/numeric to change).")
-
     t_expr = _time_expr(schema, time_col, options.get("time_format")).alias("__t")
     keep = [pl.col(id_col), t_expr] + [pl.col(c) for c in cats] + [pl.col(c).cast(pl.Float32) for c in nums]
     if own_label:
         keep.append(pl.col(own_label).alias("__label"))
-    query = lf.select(keep)
-    bad_time = None
-    if schema[time_col] == pl.String:
-        bad_time = (pl.col("__t").is_null() & pl.col("__raw_t").is_not_null())
-        query = lf.select(keep + [pl.col(time_col).alias("__raw_t")])
-    query = query.filter(pl.col(id_col).is_not_null())
+    string_time = schema[time_col] == pl.String
+    if string_time:
+        keep.append(pl.col(time_col).alias("__raw_t"))
     key = _single_sort_key(lf, schema, id_col, time_col)
-    two_columns = query.sort([id_col, "__t"], nulls_last=True)
-    engine = "streaming" if options.get("streaming") else "auto"
-    try:
-        if key is not None:  # one int64 key (entity, time): polars sorts it ~4× faster than two columns
-            df = lf.select(keep + [key.alias("__k")]).filter(pl.col(id_col).is_not_null()) \
-                .sort("__k", nulls_last=True).drop("__k").collect(engine=engine)
-            if df["__t"].null_count() or not _time_sorted_within(df[id_col], df["__t"].to_numpy()):
-                df = two_columns.collect(engine=engine)  # coarsened times left ties out of order
-        else:
-            df = two_columns.collect(engine=engine)
-    except pl.exceptions.NoDataError:
-        raise DataError(f"{src}: the file is empty; expected one row per event with a header.") from None
-    except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{src}: cannot read the events ({first}).") from None
-    if df.height == 0:
-        raise DataError(f"{src}: no events (0 rows with an entity id).")
-    if bad_time is not None:
-        bad = df.select(bad_time.arg_true()).to_series()
+    if key is not None:  # one int64 key (entity, time): polars sorts it ~4× faster than two columns
+        keep.append(key.alias("__k"))
+    query = lf.select(keep).filter(pl.col(id_col).is_not_null())
+    return _Plan(src, schema, id_col, time_col, cats, nums, own_label, query, string_time, key is not None)
+
+
+def _polars_error(exc: Exception, src: str) -> DataError:
+    if isinstance(exc, pl.exceptions.NoDataError):
+        return DataError(f"{src}: the file is empty; expected one row per event with a header.")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(f"{src}: cannot read the events ({first}).")
+
+
+def _sorted_checked(plan: _Plan, df: pl.DataFrame, quiet: bool) -> tuple[pl.DataFrame, int]:
+    """Rows sorted by (entity, time), unreadable times refused, rows without a time dropped (counted)."""
+    if plan.keyed:
+        df = df.sort("__k", nulls_last=True).drop("__k")
+        if df["__t"].null_count() or not _time_sorted_within(df[plan.id_col], df["__t"].to_numpy()):
+            df = df.sort([plan.id_col, "__t"], nulls_last=True)  # coarsened times left ties out of order
+    else:
+        df = df.sort([plan.id_col, "__t"], nulls_last=True)
+    if plan.string_time:
+        bad = df.select((pl.col("__t").is_null() & pl.col("__raw_t").is_not_null()).arg_true()).to_series()
         if bad.len():
             example = df["__raw_t"][int(bad[0])]
-            raise DataError(f"{src}: {bad.len()} value(s) of time column {time_col!r} cannot be read as dates, "
-                            f"e.g. {example!r}; give data_options.time_format (e.g. \"%Y-%m-%d %H:%M:%S\").")
+            raise DataError(f"{plan.src}: {bad.len()} value(s) of time column {plan.time_col!r} cannot be read as "
+                            f"dates, e.g. {example!r}; give data_options.time_format (e.g. \"%Y-%m-%d %H:%M:%S\").")
         df = df.drop("__raw_t")
     n_null_t = df["__t"].null_count()
     if n_null_t:
-        if not quiet:
-            _note(f"{src}: {n_null_t} event(s) without a time are dropped.")
         df = df.filter(pl.col("__t").is_not_null())
-        if df.height == 0:
-            raise DataError(f"{src}: no event has a time in column {time_col!r}.")
+    return df, n_null_t
 
-    ids_col = df[id_col]
+
+def _global_dictionaries(frame: pl.LazyFrame, cats: list[str], schema: pl.Schema) -> dict[str, tuple]:
+    """Every categorical column's distinct values over the whole table (one streaming pass each), in
+    the order :func:`_codes` gives them, so out-of-core codes equal in-memory ones."""
+    out = {}
+    for c in cats:
+        if schema[c].is_integer():
+            u = frame.select(pl.col(c).unique()).collect(engine="streaming").to_series()
+            vals = np.sort(u.drop_nulls().to_numpy())
+            if len(vals):
+                has_null = bool(u.null_count())
+                out[c] = ("int", vals, has_null, ([NULL_NAME] if has_null else []) + [str(v) for v in vals.tolist()])
+                continue
+        u = frame.select(pl.col(c).cast(pl.String).fill_null(NULL_NAME).unique()).collect(engine="streaming")
+        out[c] = ("str", None, False, u.to_series().sort().to_list())
+    return out
+
+
+def _codes_in(series: pl.Series, d: tuple) -> np.ndarray:
+    kind, vals, has_null, names = d
+    if kind == "int":
+        nulls = series.null_count()
+        v = (series.fill_null(int(vals[0])) if nulls else series).to_numpy()
+        codes = (np.searchsorted(vals, v) + int(has_null)).astype(np.int32)
+        if nulls:
+            codes[series.is_null().to_numpy()] = 0
+        return codes
+    return series.cast(pl.String).fill_null(NULL_NAME).cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int32)
+
+
+def _flatten(plan: _Plan, df: pl.DataFrame, dictionaries: dict | None = None):
+    """(entity ids, starts, time, cat, num, cat_names, own labels) of a sorted frame."""
+    ids_col = df[plan.id_col]
     change = ids_col.ne_missing(ids_col.shift(1)).to_numpy()
-    change[0] = True
+    if len(change):
+        change[0] = True
     starts = np.flatnonzero(change)
-    ids = ids_col.gather(starts).to_list()
+    ids = ids_col.gather(starts)
     time = df["__t"].to_numpy()
     cat_names: dict[str, list[str]] = {}
-    if cats:
-        cat = np.empty((df.height, len(cats)), dtype=np.int32)
-        for j, c in enumerate(cats):
+    cat = np.empty((df.height, len(plan.cats)), dtype=np.int32)
+    for j, c in enumerate(plan.cats):
+        if dictionaries is None:
             cat[:, j], cat_names[c] = _codes(df[c])
-    else:
-        cat = np.zeros((df.height, 0), dtype=np.int32)
-    if nums:
-        num = np.empty((df.height, len(nums)), dtype=np.float32)
-        for j, c in enumerate(nums):
-            num[:, j] = df[c].cast(pl.Float32).fill_null(float("nan")).to_numpy()
-    else:
-        num = np.zeros((df.height, 0), dtype=np.float32)
-    items = split_items(starts, time, cat, num)
+        else:
+            cat[:, j], cat_names[c] = _codes_in(df[c], dictionaries[c]), dictionaries[c][3]
+    num = np.empty((df.height, len(plan.nums)), dtype=np.float32)
+    for j, c in enumerate(plan.nums):
+        num[:, j] = df[c].cast(pl.Float32).fill_null(float("nan")).to_numpy()
+    labels = df["__label"].gather(starts) if plan.own_label else None
+    return ids, starts, time, cat, num, cat_names, labels
 
-    labels = None
-    if own_label:
-        labels = df["__label"].gather(starts).to_list()
-    elif labels_frame is not None:
-        labels = _join_labels(labels_frame, ids, ids_col.dtype, options, src)
-    meta = {"cat_columns": cats, "num_columns": nums, "cat_names": cat_names, "id_column": id_col,
-            "time_column": time_col, "granularity": "entity", "n_events": int(df.height)}
-    return ids, items, labels, meta
+
+def _meta(plan: _Plan, cat_names: dict, n_events: int) -> dict:
+    return {"cat_columns": plan.cats, "num_columns": plan.nums, "cat_names": cat_names, "id_column": plan.id_col,
+            "time_column": plan.time_col, "granularity": "entity", "n_events": int(n_events)}
+
+
+def events_from_frame(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame | None = None,
+                      quiet: bool = False, plan: _Plan | None = None) -> tuple[list, EventStore, list | None, dict]:
+    """Group a (lazy) table of events by entity, sorted by time, in memory.
+
+    Returns ``(ids, items, labels, meta)`` — see the module docstring for the items.
+    """
+    plan = plan or _plan(lf, options, src, labels_frame, quiet)
+    engine = "streaming" if options.get("streaming") else "auto"
+    try:
+        df = plan.query.collect(engine=engine)
+    except pl.exceptions.PolarsError as exc:
+        raise _polars_error(exc, src) from None
+    if df.height == 0:
+        raise DataError(f"{src}: no events (0 rows with an entity id).")
+    df, n_null_t = _sorted_checked(plan, df, quiet)
+    if n_null_t and not quiet:
+        _note(f"{src}: {n_null_t} event(s) without a time are dropped.")
+    if df.height == 0:
+        raise DataError(f"{src}: no event has a time in column {plan.time_col!r}.")
+    ids_s, starts, time, cat, num, cat_names, own = _flatten(plan, df)
+    ids = ids_s.to_list()
+    items = EventStore.from_flat(starts, time, cat, num)
+    labels = own.to_list() if own is not None else (
+        _join_labels(labels_frame, ids, ids_s.dtype, options, src) if labels_frame is not None else None)
+    return ids, items, labels, _meta(plan, cat_names, df.height)
+
+
+# --------------------------------------------------------------------------- out of core
+#: Bump when the layout of the files below changes (old cache entries are then ignored).
+STORE_FORMAT = 1
+_CACHE_OPTIONS = ("id_column", "time_column", "categorical", "numeric", "label_column", "time_format", "separator")
+
+
+def _cgroup_memory_files() -> list[tuple[str, str]]:
+    """(limit file, usage file) of this process's memory cgroup, v2 and v1, where they can be found."""
+    out = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        rel = rel.lstrip("/")
+        if controllers == "":  # v2
+            base = Path("/sys/fs/cgroup") / rel
+            out.append((str(base / "memory.max"), str(base / "memory.current")))
+        elif "memory" in controllers.split(","):
+            for base in (Path("/sys/fs/cgroup/memory") / rel, Path("/sys/fs/cgroup/memory")):
+                out.append((str(base / "memory.limit_in_bytes"), str(base / "memory.usage_in_bytes")))
+    return out
+
+
+def available_memory() -> int:
+    """Bytes this process can still use: MemAvailable, lowered by a cgroup (v2 or v1) limit."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 8 << 30
+    for limit_f, usage_f in _cgroup_memory_files():
+        try:
+            limit = Path(limit_f).read_text().strip()
+            if limit != "max" and int(limit) < (1 << 60):
+                used = int(Path(usage_f).read_text().strip())
+                stat = dict(line.split() for line in (Path(usage_f).parent / "memory.stat").read_text().splitlines()
+                            if len(line.split()) == 2)
+                # the page cache counts as used but is given back under pressure
+                used -= int(stat.get("total_cache", stat.get("cache", stat.get("file", 0))))
+                avail = min(avail, int(limit) - max(used, 0))
+        except (OSError, ValueError):
+            continue
+    return max(int(avail), 64 << 20)
+
+
+def _bytes_in_memory(plan: _Plan, path: Path) -> int:
+    """About how many bytes reading ``path`` in memory would hold at its peak (frame, sort, arrays)."""
+    per_row = 16 + (8 if plan.keyed else 0) + 8 + 8 * len(plan.cats) + 8 * len(plan.nums)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        except Exception:  # noqa: BLE001 - the reading itself reports problems
+            rows = path.stat().st_size // 8
+        return 3 * rows * per_row
+    return 3 * path.stat().st_size  # text: at least as many bytes per row as in memory
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _memory_budget(options: dict) -> int:
+    mb = options.get("memory_budget_mb")
+    if mb is None:
+        return max(min(available_memory() // 4, 2 << 30), 128 << 20)
+    if isinstance(mb, bool) or not isinstance(mb, (int, float)) or not mb > 0:
+        raise DataError(f"data_options.memory_budget_mb must be a positive number of MiB, got {mb!r}.")
+    return max(int(mb * (1 << 20)), 1 << 16)
+
+
+def use_out_of_core(plan: _Plan, path: Path, options: dict) -> tuple[bool, int]:
+    """(read out of core?, estimated bytes in memory), by ``data_options.out_of_core``: true, false or
+    "auto" (the default: when reading in memory would need more than half the available memory)."""
+    mode = options.get("out_of_core", "auto")
+    if mode not in (True, False, "auto"):
+        raise DataError(f"data_options.out_of_core must be true, false or \"auto\", got {mode!r}.")
+    need = _bytes_in_memory(plan, path) if mode is not False else 0
+    if mode == "auto":
+        return need > available_memory() // 2, need
+    return bool(mode), need
+
+
+def _cache_key(path: Path, options: dict, plan: _Plan) -> str:
+    st = path.stat()
+    blob = json.dumps({"file": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                       "options": {k: options.get(k) for k in _CACHE_OPTIONS}, "format": STORE_FORMAT,
+                       "columns": [plan.id_col, plan.time_col, plan.cats, plan.nums, plan.own_label]},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _open_cached(folder: Path) -> tuple[list, EventStore, list | None, dict, str]:
+    meta = json.loads((folder / "meta.json").read_text())
+    ent = pl.read_parquet(folder / "entities.parquet")
+    store = EventStore.open(folder, len(meta["reader_meta"]["cat_columns"]), len(meta["reader_meta"]["num_columns"]),
+                            meta["rows"], ent["start"].to_numpy(), ent["length"].to_numpy())
+    labels = ent["label"].to_list() if "label" in ent.columns else None
+    return ent["id"].to_list(), store, labels, meta["reader_meta"], meta["fingerprint"]
+
+
+def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
+                     quiet: bool = False) -> tuple[list, EventStore, list | None, dict, str]:
+    """Group the events of ``path`` by entity without holding them in memory.
+
+    One streaming pass (polars' streaming engine) writes the rows into buckets by a hash of the
+    entity id, as parquet files; each bucket — a few hundred MB at most, ``data_options.
+    memory_budget_mb`` — is then read, sorted by (entity, time) and appended to three flat files,
+    which are memory-mapped.  The result is cached under :func:`~.store.cache_root` (keyed by the
+    file's path, size, modification time and the column options), so ``embed`` and ``evaluate`` on
+    the same file reuse it.  Returns ``(ids, store, own labels, meta, fingerprint)``.
+    """
+    src = str(path)
+    root = cache_root(options) / "events"
+    key = _cache_key(path, options, plan)
+    final = root / key
+    if (final / "meta.json").is_file():
+        try:
+            out = _open_cached(final)
+            if not quiet:
+                _note(f"{src}: using the events grouped earlier in {final}.")
+            return out
+        except Exception:  # noqa: BLE001 - a damaged entry is rebuilt
+            shutil.rmtree(final, ignore_errors=True)
+    budget = _memory_budget(options)
+    n_buckets = int(min(max(1, -(-need // budget)), 4096))
+    t0 = time_mod.perf_counter()
+    if not quiet:
+        _note(f"{src}: reading out of core (about {_size(need)} in memory otherwise, {_size(available_memory())} "
+              f"available): {n_buckets} bucket(s) of at most {_size(budget)}, files in {final}.")
+    scratch = scratch_folder(root, key + ".")
+    pool = ThreadPoolExecutor(max_workers=1)
+    fingerprint = pool.submit(file_fingerprint, path)  # hashed (the GIL released) while polars works
+    try:
+        buckets = scratch / "buckets"
+        query = plan.query.with_columns((pl.col(plan.id_col).hash(seed=0) % n_buckets).alias("__b"))
+        try:
+            query.sink_parquet(pl.PartitionBy(buckets, key="__b", include_key=False), mkdir=True)
+        except pl.exceptions.PolarsError as exc:
+            raise _polars_error(exc, src) from None
+        parts = {int(d.name.split("=", 1)[1]): sorted(d.glob("*.parquet")) for d in buckets.glob("__b=*")}
+        if not parts:
+            raise DataError(f"{src}: no events (0 rows with an entity id).")
+        every = pl.scan_parquet([f for fs in parts.values() for f in fs])
+        dictionaries = _global_dictionaries(every, plan.cats, every.collect_schema())
+        writer = FlatWriter(scratch, len(plan.cats), len(plan.nums))
+        ids_parts, starts_parts, len_parts, label_parts, n_null_t = [], [], [], [], 0
+        for i, p in enumerate(sorted(parts)):
+            df, dropped = _sorted_checked(plan, pl.read_parquet(parts[p]), quiet)
+            n_null_t += dropped
+            if df.height:
+                ids_s, starts, t, cat, num, _, own = _flatten(plan, df, dictionaries)
+                starts_parts.append(starts + writer.rows)
+                len_parts.append(np.diff(np.append(starts, df.height)))
+                ids_parts.append(ids_s)
+                if own is not None:
+                    label_parts.append(own)
+                writer.append(t, cat, num)
+            del df
+            shutil.rmtree(buckets / f"__b={p}", ignore_errors=True)
+            if not quiet and n_buckets > 1 and (i + 1) % max(1, len(parts) // 10) == 0:
+                tty = sys.stderr.isatty()
+                print(f"{chr(13) if tty else ''}  grouped {i + 1}/{len(parts)} buckets, {writer.rows:,} events",
+                      end="" if tty else "\n", file=sys.stderr, flush=True)
+        if not quiet and n_buckets > 1 and sys.stderr.isatty():
+            print(file=sys.stderr)
+        writer.close()
+        if n_null_t and not quiet:
+            _note(f"{src}: {n_null_t} event(s) without a time are dropped.")
+        if writer.rows == 0:
+            raise DataError(f"{src}: no event has a time in column {plan.time_col!r}.")
+        ids_s = pl.concat(ids_parts)
+        order = ids_s.arg_sort(nulls_last=True).to_numpy()  # entities in the order of the in-memory reader
+        ent = {"id": ids_s.gather(order), "start": np.concatenate(starts_parts)[order],
+               "length": np.concatenate(len_parts)[order]}
+        if label_parts:
+            ent["label"] = pl.concat(label_parts).gather(order)
+        pl.DataFrame(ent).write_parquet(scratch / "entities.parquet")
+        shutil.rmtree(buckets, ignore_errors=True)
+        reader_meta = _meta(plan, {c: d[3] for c, d in dictionaries.items()}, writer.rows)
+        reader_meta["out_of_core"] = True
+        fp = fingerprint.result()
+        publish(scratch, final, {"reader_meta": reader_meta, "rows": writer.rows, "fingerprint": fp,
+                                 "source": src, "format": STORE_FORMAT})
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    out = _open_cached(final)
+    if not quiet:
+        _note(f"{src}: grouped {out[3]['n_events']:,} events of {len(out[0]):,} entities out of core in "
+              f"{time_mod.perf_counter() - t0:.1f} s.")
+    return out
 
 
 def _join_labels(labels_frame: pl.LazyFrame, ids: list, id_dtype: pl.DataType, options: dict, src: str) -> list:
@@ -376,10 +632,18 @@ class EventsReader(Reader):
         lf = _scan(path, options)
         labels_lf = _labels_lazy(options["labels"], str(path)) if options.get("labels") else None
         files = [path] + ([Path(options["labels"]).expanduser()] if options.get("labels") else [])
+        plan = _plan(lf, options, str(path), labels_lf, quiet=False)
+        out_of_core, need = use_out_of_core(plan, path, options)
+        if out_of_core:
+            ids, items, labels, meta, fp = read_out_of_core(plan, path, options, need)
+            if labels_lf is not None:  # the labels file is joined anew every time
+                fp += "+" + file_fingerprint(*files[1:])
+                labels = _join_labels(labels_lf, ids, None, options, str(path))
+            return Samples(ids=ids, items=items, labels=labels, meta=meta, source=str(path), fingerprint=fp)
         # sha256 releases the GIL: the fingerprint is hashed while polars reads and sorts
         with ThreadPoolExecutor(max_workers=1) as pool:
             fingerprint = pool.submit(file_fingerprint, *files)
-            ids, items, labels, meta = events_from_frame(lf, options, str(path), labels_lf)
+            ids, items, labels, meta = events_from_frame(lf, options, str(path), labels_lf, plan=plan)
             return Samples(ids=ids, items=items, labels=labels, meta=meta, source=str(path),
                            fingerprint=fingerprint.result())
 

@@ -146,7 +146,8 @@ def test_bfloat16_inference_matmul_is_close_and_training_unchanged():
         enc.inference_matmul = "bfloat16"
         fast = enc(b)
     assert torch.nn.functional.cosine_similarity(ref, fast).min() > 0.999 and not torch.equal(ref, fast)
-    assert torch.equal(enc(b), ref)  # with gradients (training) the product stays in float32
+    trained = enc(b)  # with gradients (training) the product stays in float32
+    assert torch.allclose(trained, ref, atol=1e-6) and not torch.allclose(trained, fast, atol=1e-5)
     with pytest.raises(ConfigError):
         GRUEncoder(cat_cardinalities=[8], num_features=1, inference_matmul="half")
 
