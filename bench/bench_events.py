@@ -10,7 +10,7 @@ a difference against a baseline run in this script:
    reader (``EventsReader().read``: lazy scan, sort by (client, time) in polars, cut flat numpy
    arrays into per-client items; the file's sha256 fingerprint included).  ``polars``: plain
    ``scan_parquet → sort → group_by(maintain_order) → agg(list)``.  Each run in a fresh
-   subprocess (median wall time over ``--repeats``; peak RSS = the child's ``ru_maxrss``,
+   subprocess (median wall time over ``--repeats``; peak RSS = the child's ``VmHWM``,
    imports included).
 2. **Pretraining throughput**: ``--clients`` clients (default 5,000 with 50–300 events each,
    ~877 k events: ptls's CoLES tutorial), GRU hidden 256, category embedding 16, K = 5 slices
@@ -82,10 +82,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import child_env, emit_json, machine  # noqa: E402
+from _common import child_env, emit_json, machine, rss_peak_kib  # noqa: E402
 
 
 # --------------------------------------------------------------------------- part 1: reading
+def _peak_kib() -> int:
+    """This process's peak resident set (VmHWM). Not ``ru_maxrss``: Linux carries that across exec from
+    the process that forked, so a child of a large parent would report the parent's peak."""
+    return rss_peak_kib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _child_read(kind: str, path: str) -> None:
     t0 = time.perf_counter()
     if kind == "contrastkit":
@@ -101,8 +107,7 @@ def _child_read(kind: str, path: str) -> None:
               .group_by("client_id", maintain_order=True).agg(pl.all()).collect())
         n_entities, n_events = df.height, int(df["amount"].list.len().sum())
     seconds = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_kib": peak_kib, "entities": n_entities, "events": n_events}))
+    print(json.dumps({"seconds": seconds, "peak_kib": _peak_kib(), "entities": n_entities, "events": n_events}))
 
 
 def bench_read(args, tmp: Path) -> dict:
@@ -494,7 +499,7 @@ def _child_ooc(mode: str, path: str, cache: str) -> None:
     seconds = time.perf_counter() - t0
     # touch every entity once (as an epoch does) and check the events are all there
     n = sum(len(s.items[i]["time"]) for i in range(0, len(s), 97))
-    print(json.dumps({"seconds": seconds, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    print(json.dumps({"seconds": seconds, "peak_kib": _peak_kib(),
                       "entities": len(s), "events": s.meta["n_events"], "on_disk": bool(s.items.on_disk),
                       "available_mib": available_memory() / 2**20, "sampled_events": n}))
 

@@ -192,3 +192,15 @@ def test_aggregate_features_chunk_by_chunk_equal_all_at_once(tmp_path):
     whole = aggregate_features(list(prepared.items), prepared.meta, mask)
     chunked = aggregate_features(prepared.items, prepared.meta, mask, chunk_events=500)
     assert whole.shape[0] == len(prepared) and np.array_equal(whole, chunked)
+
+
+def test_available_memory_respects_a_cgroup_limit(tmp_path, monkeypatch):
+    cg = tmp_path / "cg"
+    cg.mkdir()
+    (cg / "memory.max").write_text(str(512 << 20))
+    (cg / "memory.current").write_text(str(300 << 20))
+    (cg / "memory.stat").write_text(f"anon {200 << 20}\nfile {100 << 20}\n")
+    monkeypatch.setattr(readers, "_cgroup_memory_files", lambda: [(str(cg / "memory.max"), str(cg / "memory.current"))])
+    assert readers.available_memory() == (512 - 200) << 20  # the page cache counts as free
+    (cg / "memory.max").write_text("max")
+    assert readers.available_memory() > (512 - 200) << 20
