@@ -208,7 +208,7 @@ class _Plan:
     cats: list[str]
     nums: list[str]
     own_label: str | None
-    query: pl.LazyFrame  # id, __t, cats, nums [, __label] [, __raw_t] [, __k]; rows without an id dropped
+    query: pl.LazyFrame  # id, __t, cats, nums [, __label] [, __raw_t] [, __k]
     string_time: bool
     keyed: bool
 
@@ -256,7 +256,7 @@ def _plan(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame 
     key = _single_sort_key(lf, schema, id_col, time_col)
     if key is not None:  # one int64 key (entity, time): polars sorts it ~4× faster than two columns
         keep.append(key.alias("__k"))
-    query = lf.select(keep).filter(pl.col(id_col).is_not_null())
+    query = lf.select(keep)
     return _Plan(src, schema, id_col, time_col, cats, nums, own_label, query, string_time, key is not None)
 
 
@@ -267,8 +267,12 @@ def _polars_error(exc: Exception, src: str) -> DataError:
     return DataError(f"{src}: cannot read the events ({first}).")
 
 
-def _sorted_checked(plan: _Plan, df: pl.DataFrame, quiet: bool) -> tuple[pl.DataFrame, int]:
-    """Rows sorted by (entity, time), unreadable times refused, rows without a time dropped (counted)."""
+def _sorted_checked(plan: _Plan, df: pl.DataFrame, quiet: bool) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Rows sorted by (entity, time), unreadable times refused, rows without an entity id or a time
+    dropped (counted: ``{"id": n, "time": n}``)."""
+    n_null_id = df[plan.id_col].null_count()
+    if n_null_id:
+        df = df.filter(pl.col(plan.id_col).is_not_null())
     if plan.keyed:
         df = df.sort("__k", nulls_last=True).drop("__k")
         if df["__t"].null_count() or not _time_sorted_within(df[plan.id_col], df["__t"].to_numpy()):
@@ -285,7 +289,21 @@ def _sorted_checked(plan: _Plan, df: pl.DataFrame, quiet: bool) -> tuple[pl.Data
     n_null_t = df["__t"].null_count()
     if n_null_t:
         df = df.filter(pl.col("__t").is_not_null())
-    return df, n_null_t
+    return df, {"id": n_null_id, "time": n_null_t}
+
+
+def _nothing_left(src: str, plan: _Plan, dropped: dict[str, int]) -> DataError:
+    if dropped["time"] == 0:
+        return DataError(f"{src}: no event has an entity id in column {plan.id_col!r}.")
+    return DataError(f"{src}: no event has both an entity id (column {plan.id_col!r}) and a time (column "
+                     f"{plan.time_col!r}).")
+
+
+def _note_dropped(src: str, dropped: dict[str, int], time_col: str, id_col: str) -> None:
+    if dropped["id"]:
+        _note(f"{src}: {dropped['id']} event(s) without an entity id (column {id_col!r}) are dropped.")
+    if dropped["time"]:
+        _note(f"{src}: {dropped['time']} event(s) without a time (column {time_col!r}) are dropped.")
 
 
 def _global_dictionaries(frame: pl.LazyFrame, cats: list[str], schema: pl.Schema) -> dict[str, tuple]:
@@ -358,12 +376,12 @@ def events_from_frame(lf: pl.LazyFrame, options: dict, src: str, labels_frame: p
     except pl.exceptions.PolarsError as exc:
         raise _polars_error(exc, src) from None
     if df.height == 0:
-        raise DataError(f"{src}: no events (0 rows with an entity id).")
-    df, n_null_t = _sorted_checked(plan, df, quiet)
-    if n_null_t and not quiet:
-        _note(f"{src}: {n_null_t} event(s) without a time are dropped.")
+        raise DataError(f"{src}: no events (a header but no rows).")
+    df, dropped = _sorted_checked(plan, df, quiet)
+    if not quiet:
+        _note_dropped(src, dropped, plan.time_col, plan.id_col)
     if df.height == 0:
-        raise DataError(f"{src}: no event has a time in column {plan.time_col!r}.")
+        raise _nothing_left(src, plan, dropped)
     ids_s, starts, time, cat, num, cat_names, own = _flatten(plan, df)
     ids = ids_s.to_list()
     items = EventStore.from_flat(starts, time, cat, num)
@@ -527,14 +545,15 @@ def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
             raise _polars_error(exc, src) from None
         parts = {int(d.name.split("=", 1)[1]): sorted(d.glob("*.parquet")) for d in buckets.glob("__b=*")}
         if not parts:
-            raise DataError(f"{src}: no events (0 rows with an entity id).")
+            raise DataError(f"{src}: no events (a header but no rows).")
         every = pl.scan_parquet([f for fs in parts.values() for f in fs])
         dictionaries = _global_dictionaries(every, plan.cats, every.collect_schema())
         writer = FlatWriter(scratch, len(plan.cats), len(plan.nums))
-        ids_parts, starts_parts, len_parts, label_parts, n_null_t = [], [], [], [], 0
+        ids_parts, starts_parts, len_parts, label_parts = [], [], [], []
+        dropped = {"id": 0, "time": 0}
         for i, p in enumerate(sorted(parts)):
-            df, dropped = _sorted_checked(plan, pl.read_parquet(parts[p]), quiet)
-            n_null_t += dropped
+            df, lost = _sorted_checked(plan, pl.read_parquet(parts[p]), quiet)
+            dropped = {k: dropped[k] + lost[k] for k in dropped}
             if df.height:
                 ids_s, starts, t, cat, num, _, own = _flatten(plan, df, dictionaries)
                 starts_parts.append(starts + writer.rows)
@@ -552,10 +571,10 @@ def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
         if not quiet and n_buckets > 1 and sys.stderr.isatty():
             print(file=sys.stderr)
         writer.close()
-        if n_null_t and not quiet:
-            _note(f"{src}: {n_null_t} event(s) without a time are dropped.")
+        if not quiet:
+            _note_dropped(src, dropped, plan.time_col, plan.id_col)
         if writer.rows == 0:
-            raise DataError(f"{src}: no event has a time in column {plan.time_col!r}.")
+            raise _nothing_left(src, plan, dropped)
         ids_s = pl.concat(ids_parts)
         order = ids_s.arg_sort(nulls_last=True).to_numpy()  # entities in the order of the in-memory reader
         ent = {"id": ids_s.gather(order), "start": np.concatenate(starts_parts)[order],

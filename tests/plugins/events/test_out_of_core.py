@@ -77,7 +77,7 @@ def test_out_of_core_equals_in_memory(tmp_path, capsys):
     mem = read(path, out_of_core=False)
     ooc = read(path, out_of_core=True, memory_budget_mb=0.02)  # dozens of buckets
     err = capsys.readouterr().err
-    assert "reading out of core" in err and "event(s) without a time are dropped" in err
+    assert "reading out of core" in err and "event(s) without a time (column 'ts') are dropped" in err
     assert isinstance(ooc.items, EventStore) and ooc.items.on_disk and not mem.items.on_disk
     assert ooc.meta["out_of_core"] is True
     same_samples(mem, ooc)
@@ -204,3 +204,19 @@ def test_available_memory_respects_a_cgroup_limit(tmp_path, monkeypatch):
     assert readers.available_memory() == (512 - 200) << 20  # the page cache counts as free
     (cg / "memory.max").write_text("max")
     assert readers.available_memory() > (512 - 200) << 20
+
+
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_rows_without_an_id_or_a_time_are_counted_and_dropped(tmp_path, capsys, out_of_core):
+    path = tmp_path / "holes.parquet"
+    pl.DataFrame({"id": [1, None, 1, 2, None, 2], "time": [1.0, 2.0, None, 3.0, 4.0, 5.0],
+                  "v": [1.0, 2, 3, 4, 5, 6]}).write_parquet(path)
+    s = read(path, out_of_core=out_of_core)
+    err = capsys.readouterr().err
+    assert "2 event(s) without an entity id (column 'id') are dropped" in err
+    assert "1 event(s) without a time (column 'time') are dropped" in err
+    assert s.ids == [1, 2] and [len(it["time"]) for it in s.items] == [1, 2]
+    empty = tmp_path / "no_ids.parquet"
+    pl.DataFrame({"id": pl.Series([None, None], dtype=pl.Int64), "time": [1.0, 2.0]}).write_parquet(empty)
+    with pytest.raises(DataError, match="no event has an entity id in column 'id'"):
+        read(empty, out_of_core=out_of_core)
