@@ -117,7 +117,18 @@ class Pretrainer(nn.Module):
                               "enabled = true and queue_size > 0.")
 
     def encode_views(self, views: list[Any], encoder: nn.Module | None = None) -> list[torch.Tensor]:
+        """The K views' representations in as few encoder passes as the encoder allows: its
+        ``forward_views(views)`` when it has one (an encoder of variable-size items that runs all the
+        views as one batch, e.g. the events plugin's), else one pass over the concatenation when the
+        views are tensors of one shape, else one pass per view."""
         encoder = self.encoder if encoder is None else encoder
+        forward_views = getattr(encoder, "forward_views", None)
+        if callable(forward_views):
+            out = list(forward_views(list(views)))
+            if len(out) != len(views):
+                raise ConfigError(f"encoder '{type(encoder).__name__}': forward_views returned {len(out)} "
+                                  f"representations for {len(views)} views.")
+            return out
         if all(isinstance(v, torch.Tensor) for v in views) and len({tuple(v.shape) for v in views}) == 1:
             b = views[0].shape[0]
             return list(encoder(torch.cat(views, dim=0)).split(b, dim=0))

@@ -281,8 +281,9 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
             for s in range(0, len(diag_items), 256):
                 batch = move_to(modality.collate(diag_items[s:s + 256]), device)
                 v = views(batch, g)
-                for key, x in (("h", batch), ("h1", v[0]), ("h2", v[1])):
-                    hs[key].append(enc(x).float())
+                h1, h2 = unwrapped.encode_views([v[0], v[1]])
+                for key, x in (("h", enc(batch)), ("h1", h1), ("h2", h2)):
+                    hs[key].append(x.float())
             h, h1, h2 = (torch.cat(hs[key]) for key in ("h", "h1", "h2"))
             z, z1, z2 = head(h), head(h1), head(h2)
         enc.train(modes[0])

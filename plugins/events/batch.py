@@ -104,32 +104,49 @@ def compact(batch: dict, keep: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 class ViewGroup:
-    """The K views of one draw, stacked into one batch of K·B rows (view-major), with a cache of
-    encoder outputs: an encoder that meets a :class:`ViewSlice` encodes the whole group once, in one
-    pass over K·B sequences, and hands each view its rows."""
+    """The K views of one draw, stacked into one batch of K·B rows (view-major), as
+    :class:`~.augmentations.RandomSlices` builds them: an encoder's ``forward_views`` that gets all
+    the views of a group runs this batch as it is, in one pass, without concatenating anything."""
 
     def __init__(self, batch: dict[str, torch.Tensor]) -> None:
         self.batch = batch
-        self.cache: dict[tuple, torch.Tensor] = {}
+        self.rows = int(batch["lengths"].shape[0])
 
 
 class ViewSlice(dict):
     """One view of a :class:`ViewGroup`: a plain batch dict (rows ``rows`` of the group's tensors)
-    that also remembers its group, so encoders can run all views together."""
+    that also remembers its group."""
 
     def __init__(self, data: dict, group: ViewGroup, rows: slice) -> None:
         super().__init__(data)
         self.group, self.rows = group, rows
 
 
-def encode_grouped(encoder: torch.nn.Module, batch: dict, encode) -> torch.Tensor | None:
-    """``encode(group batch)[rows]`` for a :class:`ViewSlice` (computed once per group, encoder, mode and
-    grad mode); None for any other batch."""
-    group = getattr(batch, "group", None)
-    if not isinstance(group, ViewGroup):
-        return None
-    key = (id(encoder), encoder.training, torch.is_grad_enabled())
-    out = group.cache.get(key)
-    if out is None:
-        out = group.cache[key] = encode(group.batch)
-    return out[batch.rows]
+def concat_batches(batches: Sequence[dict]) -> tuple[dict[str, torch.Tensor], list[int]]:
+    """One batch holding the rows of all ``batches`` (padded to the longest), and each one's row count."""
+    sizes = [int(b["lengths"].shape[0]) for b in batches]
+    t = max(int(b["time"].shape[1]) for b in batches)
+    out = {}
+    for key in ("cat", "num", "time"):
+        first = batches[0][key]
+        x = first.new_zeros((sum(sizes), t) + tuple(first.shape[2:]))
+        at = 0
+        for b, n in zip(batches, sizes):
+            x[at:at + n, : b[key].shape[1]] = b[key]
+            at += n
+        out[key] = x
+    out["lengths"] = torch.cat([b["lengths"] for b in batches])
+    return out, sizes
+
+
+def encode_views(encode, views: Sequence[dict]) -> list[torch.Tensor]:
+    """``encode`` (a batch → B × D function) over K views in one pass: the views' own group batch when
+    they are exactly the views of one :class:`ViewGroup`, in order; else their concatenation."""
+    group = getattr(views[0], "group", None)
+    if isinstance(group, ViewGroup) and all(getattr(v, "group", None) is group for v in views):
+        spans = [(v.rows.start, v.rows.stop) for v in views]
+        if spans[0][0] == 0 and spans[-1][1] == group.rows and all(a[1] == b[0] for a, b in zip(spans, spans[1:])):
+            out = encode(group.batch)
+            return [out[v.rows] for v in views]
+    batch, sizes = concat_batches(views)
+    return list(encode(batch).split(sizes))

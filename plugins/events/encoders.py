@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from contrastkit.core.errors import ConfigError
 
-from .batch import check_batch, encode_grouped
+from .batch import check_batch, encode_views
 
 __all__ = ["EventEmbedding", "RNNEncoder", "GRUEncoder", "LSTMEncoder", "TransformerEventEncoder", "ENCODERS"]
 
@@ -232,8 +232,8 @@ class RNNEncoder(nn.Module):
     ``"auto"``: the loop on the CPU, native elsewhere.  Both compute the same function with the
     same parameters.  Without autograd (embedding, evaluation) the loop runs in preallocated
     buffers, in place (:func:`_inference_recurrence`): the same operations, so the same numbers.
-    The K views of one :class:`~.augmentations.RandomSlices` draw are encoded
-    together in one pass over K·B sequences.
+    ``forward_views`` encodes the K views of a step together, in one pass over K·B sequences
+    (the views of one :class:`~.augmentations.RandomSlices` draw without even a concatenation).
 
     Args:
         cat_cardinalities, num_features: filled from the data's meta.
@@ -322,8 +322,14 @@ class RNNEncoder(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         check_batch(batch, f"encoder '{self.cell}'")
         self.embedding.check_fields(batch, f"encoder '{self.cell}'")
-        grouped = encode_grouped(self, batch, self._encode)
-        return grouped if grouped is not None else self._encode(batch)
+        return self._encode(batch)
+
+    def forward_views(self, views: list[dict]) -> list[torch.Tensor]:
+        """The K views in one pass over all their sequences (core's ``Pretrainer`` calls this)."""
+        for v in views:
+            check_batch(v, f"encoder '{self.cell}'")
+            self.embedding.check_fields(v, f"encoder '{self.cell}'")
+        return encode_views(self._encode, views)
 
 
 class GRUEncoder(RNNEncoder):
@@ -383,8 +389,14 @@ class TransformerEventEncoder(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         check_batch(batch, "encoder 'transformer'")
         self.embedding.check_fields(batch, "encoder 'transformer'")
-        grouped = encode_grouped(self, batch, self._encode)
-        return grouped if grouped is not None else self._encode(batch)
+        return self._encode(batch)
+
+    def forward_views(self, views: list[dict]) -> list[torch.Tensor]:
+        """The K views in one pass over all their sequences (core's ``Pretrainer`` calls this)."""
+        for v in views:
+            check_batch(v, "encoder 'transformer'")
+            self.embedding.check_fields(v, "encoder 'transformer'")
+        return encode_views(self._encode, views)
 
     def _encode(self, batch: dict) -> torch.Tensor:
         lengths = batch["lengths"].clamp_min(1)

@@ -126,15 +126,45 @@ def test_padding_does_not_leak(cls):
         assert torch.allclose(enc(b)[0], enc(alone)[0], atol=1e-5)
 
 
-def test_grouped_views_equal_separate_encoding():
+@pytest.mark.parametrize("cls", [GRUEncoder, TransformerEventEncoder])
+def test_forward_views_equals_separate_encoding(cls, monkeypatch):
     b = batch_of([40, 12, 3, 100])
     torch.manual_seed(0)
-    enc = GRUEncoder(cat_cardinalities=[8], num_features=1, hidden=16)
+    enc = cls(cat_cardinalities=[8], num_features=1).eval()
     views = RandomSlices(5, 20).views(b, 3, make_generator(0))
-    together = [enc(v) for v in views]
-    assert len(views[0].group.cache) == 1  # one pass for the three views
+    passes = []
+    original = enc._encode
+    monkeypatch.setattr(enc, "_encode", lambda batch: passes.append(batch["lengths"].shape[0]) or original(batch))
+    together = enc.forward_views(views)
+    assert passes == [12]  # one pass over the three views' 3 × 4 sequences, the group's own batch
+    passes.clear()
     apart = [enc(dict(v)) for v in views]
+    assert passes == [4, 4, 4]
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(together, apart))
+    # views of no group (e.g. after per-view augmentations), of different widths: concatenated, one pass
+    passes.clear()
+    mixed = [dict(views[0]), batch_of([7, 2, 9, 30])]
+    out = enc.forward_views(mixed)
+    assert passes == [8] and all(torch.allclose(x, enc(v), atol=1e-5) for x, v in zip(out, mixed))
+    # a part of a group (e.g. two of three views) is not run as the whole group
+    passes.clear()
+    enc.forward_views(views[:2])
+    assert passes == [8]
+
+
+def test_pretrainer_encodes_the_views_through_forward_views():
+    from contrastkit.core.heads import build_head
+    from contrastkit.core.losses.coles import CoLESLoss
+    from contrastkit.core.runs import Pretrainer
+
+    torch.manual_seed(0)
+    enc = GRUEncoder(cat_cardinalities=[8], num_features=1, hidden=16)
+    calls = []
+    enc.forward_views = lambda views: calls.append(len(views)) or GRUEncoder.forward_views(enc, views)
+    model = Pretrainer(enc, build_head({"name": "none"}, 16), CoLESLoss())
+    views = RandomSlices(5, 20).views(batch_of([40, 12, 3, 100]), 3, make_generator(0))
+    loss = model(views)
+    assert calls == [3] and torch.isfinite(loss.loss)
 
 
 def test_bfloat16_inference_matmul_is_close_and_training_unchanged():
