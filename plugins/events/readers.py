@@ -149,10 +149,16 @@ def _single_sort_key(lf: pl.LazyFrame, schema: pl.Schema, id_col: str, time_col:
     return (i - a) * (((d - c) >> shift) + 1) + (t - c) // (1 << shift)
 
 
-def _time_sorted_within(ids: pl.Series, time: np.ndarray) -> bool:
-    """True if ``time`` never decreases between consecutive rows of one entity."""
-    same = ids.eq_missing(ids.shift(1)).to_numpy()[1:]
-    return not bool((same & (np.diff(time) < 0)).any())
+def _time_sorted_within(ids: pl.Series, time: np.ndarray, block: int = 1 << 20) -> bool:
+    """True if ``time`` never decreases between consecutive rows of one entity (checked a block of rows
+    at a time, so the temporaries stay small)."""
+    for a in range(0, max(len(time) - 1, 0), block):
+        b = min(a + block + 1, len(time))
+        ids_b = ids.slice(a, b - a)
+        same = ids_b.eq_missing(ids_b.shift(1)).to_numpy()[1:]
+        if (same & (np.diff(time[a:b]) < 0)).any():
+            return False
+    return True
 
 
 def _codes(series: pl.Series) -> tuple[np.ndarray, list[str]]:
@@ -267,18 +273,25 @@ def _polars_error(exc: Exception, src: str) -> DataError:
     return DataError(f"{src}: cannot read the events ({first}).")
 
 
+def _collect_sorted(plan: _Plan, frame: pl.LazyFrame, engine: str = "auto") -> pl.DataFrame:
+    """The rows of ``frame`` (``plan.query`` or a bucket of it) sorted by (entity, time) inside the
+    query — polars then never holds the unsorted and the sorted table at once.  The sort is stable:
+    events of one entity at the same time keep the table's order, in memory and out of core alike."""
+    if plan.keyed:
+        df = frame.sort("__k", nulls_last=True, maintain_order=True).drop("__k").collect(engine=engine)
+        if df["__t"].null_count() or not _time_sorted_within(df[plan.id_col], df["__t"].to_numpy()):
+            # coarsened times left ties out of order
+            df = df.sort([plan.id_col, "__t"], nulls_last=True, maintain_order=True)
+        return df
+    return frame.sort([plan.id_col, "__t"], nulls_last=True, maintain_order=True).collect(engine=engine)
+
+
 def _sorted_checked(plan: _Plan, df: pl.DataFrame, quiet: bool) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Rows sorted by (entity, time), unreadable times refused, rows without an entity id or a time
-    dropped (counted: ``{"id": n, "time": n}``)."""
+    """Sorted rows (:func:`_collect_sorted`) checked: unreadable times refused, rows without an entity id
+    or a time dropped (counted: ``{"id": n, "time": n}``)."""
     n_null_id = df[plan.id_col].null_count()
     if n_null_id:
         df = df.filter(pl.col(plan.id_col).is_not_null())
-    if plan.keyed:
-        df = df.sort("__k", nulls_last=True).drop("__k")
-        if df["__t"].null_count() or not _time_sorted_within(df[plan.id_col], df["__t"].to_numpy()):
-            df = df.sort([plan.id_col, "__t"], nulls_last=True)  # coarsened times left ties out of order
-    else:
-        df = df.sort([plan.id_col, "__t"], nulls_last=True)
     if plan.string_time:
         bad = df.select((pl.col("__t").is_null() & pl.col("__raw_t").is_not_null()).arg_true()).to_series()
         if bad.len():
@@ -372,7 +385,7 @@ def events_from_frame(lf: pl.LazyFrame, options: dict, src: str, labels_frame: p
     plan = plan or _plan(lf, options, src, labels_frame, quiet)
     engine = "streaming" if options.get("streaming") else "auto"
     try:
-        df = plan.query.collect(engine=engine)
+        df = _collect_sorted(plan, plan.query, engine)
     except pl.exceptions.PolarsError as exc:
         raise _polars_error(exc, src) from None
     if df.height == 0:
@@ -552,7 +565,7 @@ def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
         ids_parts, starts_parts, len_parts, label_parts = [], [], [], []
         dropped = {"id": 0, "time": 0}
         for i, p in enumerate(sorted(parts)):
-            df, lost = _sorted_checked(plan, pl.read_parquet(parts[p]), quiet)
+            df, lost = _sorted_checked(plan, _collect_sorted(plan, pl.scan_parquet(parts[p])), quiet)
             dropped = {k: dropped[k] + lost[k] for k in dropped}
             if df.height:
                 ids_s, starts, t, cat, num, _, own = _flatten(plan, df, dictionaries)

@@ -220,3 +220,19 @@ def test_rows_without_an_id_or_a_time_are_counted_and_dropped(tmp_path, capsys, 
     pl.DataFrame({"id": pl.Series([None, None], dtype=pl.Int64), "time": [1.0, 2.0]}).write_parquet(empty)
     with pytest.raises(DataError, match="no event has an entity id in column 'id'"):
         read(empty, out_of_core=out_of_core)
+
+
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_events_at_the_same_time_keep_the_table_order(tmp_path, out_of_core):
+    path = tmp_path / "ties.parquet"
+    n = 3000
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 50, n)
+    pl.DataFrame({"id": ids, "time": rng.integers(0, 5, n).astype(np.int64), "v": np.arange(n, dtype=np.float64)}) \
+        .write_parquet(path)
+    s = read(path, out_of_core=out_of_core, memory_budget_mb=0.01)
+    for i, it in zip(s.ids, s.items):
+        t, v = it["time"], it["num"][:, 0]
+        assert np.all(np.diff(t) >= 0)
+        same = np.diff(t) == 0
+        assert np.all(np.diff(v)[same] > 0)  # ties in the order of the table's rows
