@@ -121,8 +121,7 @@ def _fit_vocab(counts: np.ndarray, names: list[str], min_frequency: int, max_voc
 
 
 #: Numeric and time transforms are fitted on at most this many events (drawn uniformly, seeded, with
-#: replacement);
-#: vocabularies always count every event.
+#: replacement); vocabularies always count every event.
 FIT_ROWS = 4_000_000
 #: Events mapped per chunk in ``prepare`` (bounds its memory for data larger than memory).
 CHUNK_EVENTS = 1_000_000

@@ -14,8 +14,13 @@ entity's events sorted by time,
 Reading is lazy (``pl.scan_parquet`` / ``pl.scan_csv``): only the named
 columns are read, rows are sorted by (entity, time) inside polars — by one
 int64 key where the id is an integer, about 4× faster than a two-column
-sort — and the per-entity items are views into a few flat arrays cut at the
-entity boundaries, so no Python loop ever runs per event.
+sort — and the items are an :class:`~.store.EventStore`: views into a few flat
+arrays cut at the entity boundaries, so no Python loop ever runs per event.
+
+A table too large to group in memory (``data_options.out_of_core``, "auto" by
+default) is streamed instead (:func:`read_out_of_core`): hash buckets of
+entities written by polars' streaming engine, each sorted and appended to flat
+files that are memory-mapped and cached.
 """
 
 from __future__ import annotations
@@ -417,7 +422,10 @@ def _cgroup_memory_files() -> list[tuple[str, str]]:
     except OSError:
         return out
     for line in lines:
-        _, controllers, rel = line.split(":", 2)
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, rel = parts
         rel = rel.lstrip("/")
         if controllers == "":  # v2
             base = Path("/sys/fs/cgroup") / rel
