@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import Data, Json, RunDir
+from .options import Data, EncoderOptions, Json, RunDir, parse_encoder_options
 
 
 def evaluate(
@@ -23,6 +23,7 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the JSON result to this file.")] = None,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate a randomly initialised "
                                            "encoder of the same shape, to show what pretraining added.")] = False,
+    encoder_option: EncoderOptions = None,
 ) -> None:
     """Evaluate a run's frozen encoder on labelled (or forecasting) data under the evaluation protocol."""
     from contrastkit.core.errors import ConfigError, DataError
@@ -34,7 +35,8 @@ def evaluate(
 
     host = get_host()
     warn_failures(host)
-    run = load_run(run_dir, host)
+    options = parse_encoder_options(encoder_option)
+    run = load_run(run_dir, host, options)
     plugin = run.config["plugin"]
     samples = run.prepare(load_data_for_run(host, run, data))
     try:
@@ -51,6 +53,8 @@ def evaluate(
     result = run_evaluators(host.registry, plugin, ctx, names,
                             progress=None if json_out else lambda n: typer.echo(f"evaluating with {n} ...", err=True))
     result = {"run": str(run_dir), "data": samples.source, "n_items": len(samples), **result}
+    if options:
+        result["encoder_options"] = options
     if baseline:
         rand = run.random_init(host, seed=run.config["seed"])
         base_ctx = EvalContext(samples=samples, embed=rand.embed, seeds=seed_list, run_dir=run_dir, meta=run.meta,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import Data, RunDir
+from .options import Data, EncoderOptions, RunDir, parse_encoder_options
 
 
 def load_data_for_run(host, run, data: Optional[str]):
@@ -23,6 +23,7 @@ def embed(
     data: Data = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The parquet file to write "
                                                 "(default: RUN_DIR/embeddings.parquet).")] = None,
+    encoder_option: EncoderOptions = None,
 ) -> None:
     """Export the frozen encoder's embeddings of SRC to a parquet file (id, embedding, label, split)."""
     from contrastkit.core.export import embeddings_frame, write_embeddings
@@ -31,7 +32,8 @@ def embed(
 
     host = get_host()
     warn_failures(host)
-    run = load_run(run_dir, host)
+    options = parse_encoder_options(encoder_option)
+    run = load_run(run_dir, host, options)
     samples = run.prepare(load_data_for_run(host, run, data))
     h = run.embed(samples)
     out = out or run_dir / "embeddings.parquet"
@@ -46,6 +48,7 @@ def embed(
         "dim": int(h.shape[1]),
         "granularity": samples.meta.get("granularity", "sample"),
         "id_columns": list(id_columns or ["id"]),
+        "encoder_options": options,
     })
     typer.echo(f"wrote {len(samples)} embeddings of dimension {h.shape[1]} to {out}")
 

@@ -240,13 +240,21 @@ def load_checkpoint(path: Path) -> dict:
         raise DataError(f"{path}: not a readable contrastkit checkpoint ({type(exc).__name__}: {exc}).") from None
 
 
-def load_run(path: str | Path, host) -> Run:
-    """Load a finished (or partly trained) run for embedding and evaluation."""
+def load_run(path: str | Path, host, encoder_options: dict | None = None) -> Run:
+    """Load a finished (or partly trained) run for embedding and evaluation.
+
+    ``encoder_options`` override settings of the run's ``[encoder]`` for this use only (e.g. an
+    inference precision); the trained weights must still fit the encoder they build.
+    """
     run_dir = Path(path)
     cfg_path = run_dir / CONFIG_FILE
     if not cfg_path.is_file():
         raise DataError(f"{run_dir}: not a contrastkit run directory (no {CONFIG_FILE}); run 'contrastkit pretrain' first.")
     config = json.loads(cfg_path.read_text())
+    if encoder_options:
+        if "name" in encoder_options:
+            raise ConfigError("an encoder option cannot change the encoder's name; pretrain a new run instead.")
+        config["encoder"] = {**config["encoder"], **encoder_options}
     card = json.loads((run_dir / CARD_FILE).read_text()) if (run_dir / CARD_FILE).is_file() else {}
     ckpt_path = run_dir / CKPT_DIR / LAST_CKPT
     if not ckpt_path.is_file():
@@ -259,7 +267,11 @@ def load_run(path: str | Path, host) -> Run:
     try:
         encoder.load_state_dict(enc_state)
     except RuntimeError as exc:
-        raise ConfigError(f"{ckpt_path}: the encoder weights do not fit encoder '{config['encoder']['name']}' ({exc}).") from None
+        first = " ".join(str(exc).split())[:300]
+        why = (f"with the encoder option(s) {encoder_options}, which change its shape" if encoder_options else
+               f"({first})")
+        raise ConfigError(f"{ckpt_path}: the encoder weights do not fit encoder '{config['encoder']['name']}' "
+                          f"{why}.") from None
     device = default_device()
     encoder.to(device).eval()
     return Run(run_dir, config, card, modality, encoder, ckpt.get("prep_state") or {}, meta, device)
