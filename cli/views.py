@@ -42,7 +42,7 @@ def views(
     prepared, _ = modality.prepare(raw, None, cfg["data_options"]) if modality.prepare else (raw, {})
     items = list(prepared.items[:samples])
     batch = modality.collate(items)
-    generator = build_views(host.registry, plugin, cfg)
+    generator = build_views(host.registry, plugin, cfg, meta=dict(prepared.meta))
     vs = generator(move_to(batch, "cpu"), make_generator(cfg["seed"]))
     title = f"{plugin}: {prepared.source} — {generator.k} views"
     modality.plot_views(batch, vs, out, title=title, ids=prepared.ids[:samples])

@@ -54,7 +54,16 @@ def build_loss(registry: Registry, modality: str, cfg: dict):
     return instantiate("loss", comp.name, comp.obj, params(cfg["loss"]))
 
 
-def build_views(registry: Registry, modality: str, cfg: dict, k: int | None = None) -> ViewGenerator:
+def build_views(registry: Registry, modality: str, cfg: dict, k: int | None = None,
+                meta: dict | None = None) -> ViewGenerator:
+    """The config's view generator.  An augmentation class that lists keys of the data's ``meta`` in
+    ``from_meta`` gets its parameters of those names filled from it (e.g. slice lengths derived from
+    the training data); other parameters never are (a ``length`` in meta is not a crop length)."""
+
+    def picked(obj) -> dict:
+        keys = getattr(obj, "from_meta", ())
+        return {k: v for k, v in (meta or {}).items() if k in keys}
+
     transforms = []
     for spec in cfg.get("augmentations") or []:
         comp = registry.get("augmentation", spec["name"], modality)
@@ -62,11 +71,11 @@ def build_views(registry: Registry, modality: str, cfg: dict, k: int | None = No
             raise ConfigError(
                 f"augmentation '{comp.name}' draws all views together; put it under 'joint_view', not 'augmentations'."
             )
-        transforms.append(instantiate("augmentation", comp.name, comp.obj, params(spec)))
+        transforms.append(instantiate("augmentation", comp.name, comp.obj, params(spec), picked(comp.obj)))
     joint = None
     if cfg.get("joint_view"):
         comp = registry.get("augmentation", cfg["joint_view"]["name"], modality)
-        joint = instantiate("augmentation", comp.name, comp.obj, params(cfg["joint_view"]))
+        joint = instantiate("augmentation", comp.name, comp.obj, params(cfg["joint_view"]), picked(comp.obj))
         if not isinstance(joint, JointAugmentation):
             raise ConfigError(f"joint_view '{comp.name}' is not a joint augmentation; list it under 'augmentations'.")
     return ViewGenerator(transforms, k=k or cfg["views"], joint=joint)

@@ -420,10 +420,12 @@ def check_augmentation(
     bad_batches: Sequence[tuple[str, Any]] | None = None,
     keeps_shape: bool | None = None,
     raise_: bool = True,
+    meta: dict | None = None,
 ) -> Report:
     """Check a view transform on ``batch`` (a batch as the modality's collate makes it, two items or more).
 
-    ``augmentation`` is an instance, or a class built with ``params``.
+    ``augmentation`` is an instance, or a class built with ``params`` (and, for the keys the class
+    lists in ``from_meta``, the data's ``meta``, as the trainer builds it).
     ``single`` is a batch of one item (default: ``batch[:1]`` for a tensor
     batch); ``bad_batches`` a list of ``(description, input)`` that must raise
     a ``ContrastkitError`` (default for a tensor batch: one dimension too many
@@ -441,7 +443,8 @@ def check_augmentation(
     c = _Checker(_label("augmentation", name, cls, where))
     if isinstance(augmentation, type):
         try:
-            augmentation = instantiate("augmentation", name or cls.__name__, cls, dict(params or {}))
+            picked = {k: v for k, v in (meta or {}).items() if k in getattr(cls, "from_meta", ())}
+            augmentation = instantiate("augmentation", name or cls.__name__, cls, dict(params or {}), picked)
         except Exception as exc:  # noqa: BLE001
             c.failed("build from its parameters", f"{cls.__name__}(**{dict(params or {})!r}) raised {_one_line(exc)}")
             return c.done(raise_)
@@ -1085,7 +1088,7 @@ def _check_recipe(c: _Checker, modality: Any, host: Any, prepared: Any, batch: A
         torch.manual_seed(seed)
         dev = _device_of(batch)
         model = build_model(host, cfg, dict(prepared.meta)).to(dev)
-        views_fn = build_views(reg, modality.name, cfg)
+        views_fn = build_views(reg, modality.name, cfg, meta=dict(prepared.meta))
         views = views_fn(_copy(batch), make_generator(seed, dev))
         out = model(views)
         out.loss.backward()
@@ -1274,7 +1277,7 @@ def _check_component(
         p = params.get(comp.name, _recipe_params(bench.cfg, "augmentation", comp.name))
         return check_augmentation(comp.obj, bench.batch(), single=bench.single(), params=p, name=comp.name,
                                   where=_where(comp), k=int(bench.cfg.get("views", 2)), batch_size=size_fn,
-                                  keeps_shape=keeps_shape.get(comp.name), raise_=False)
+                                  keeps_shape=keeps_shape.get(comp.name), raise_=False, meta=bench.meta)
     if comp.kind == "encoder":
         p = params.get(comp.name, _recipe_params(bench.cfg, "encoder", comp.name))
         return check_encoder(comp.obj, bench.batch(), params=p, meta=bench.meta, single=bench.single(),

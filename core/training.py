@@ -175,7 +175,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     # ---- model, views, optimiser --------------------------------------------------
     fabric.seed_everything(cfg["seed"], verbose=False)
     model = build_model(host, cfg, meta)
-    views = build_views(host.registry, cfg["plugin"], cfg)
+    views = build_views(host.registry, cfg["plugin"], cfg, meta=meta)
     # Only trained parameters: a momentum target network follows the online one by EMA instead.
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
                                   weight_decay=cfg["weight_decay"])

@@ -10,6 +10,7 @@ change the number of events, so ``keeps_shape = False``.
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -29,6 +30,19 @@ def _fraction(name: str, cls: str, value, low: float = 0.0, high: float = 1.0, o
     return float(value)
 
 
+def auto_slice_lengths(quantiles) -> tuple[int, int]:
+    """Slice lengths for ``"auto"``, from the training entities' length percentiles (10, 50, 90):
+    ``min_length`` = 15 % of the median (1 to 25 events), ``max_length`` = the 90th percentile (2 to
+    200).  On CoLES-like data (sequences of 50–300 events) this gives CoLES' own 25–200; on short
+    purchase histories (CDNOW: median 1, 90th percentile 4) it gives 1–4."""
+    if quantiles is None:
+        return 25, 200  # CoLES' defaults, when no data were seen (e.g. a slicer built by hand)
+    _, p50, p90 = (float(q) for q in quantiles)
+    lo = int(min(max(round(0.15 * p50), 1), 25))
+    hi = int(min(max(round(p90), 2, lo), 200))
+    return lo, hi
+
+
 class RandomSlices(JointAugmentation):
     r"""CoLES' views: K random contiguous sub-sequences of every entity (Babaev et al., SIGMOD 2022, §3.2).
 
@@ -41,17 +55,34 @@ class RandomSlices(JointAugmentation):
     the split count is the number of views K.
 
     Args:
-        min_length: the shortest slice, ≥ 1.
-        max_length: the longest slice, ≥ min_length.
+        min_length: the shortest slice, ≥ 1, or "auto" (default; see :func:`auto_slice_lengths`).
+        max_length: the longest slice, ≥ min_length, or "auto" (default).
+        length_percentiles: filled from the prepared data's meta (10th, 50th and 90th percentile of
+            the training entities' lengths); used by "auto".
     """
 
     keeps_shape = False
+    from_meta = ("length_percentiles",)
 
-    def __init__(self, min_length: int = 25, max_length: int = 200) -> None:
-        self.min_length = check_int("RandomSlices", "min_length", min_length, 1)
-        self.max_length = check_int("RandomSlices", "max_length", max_length, 1)
-        if self.max_length < self.min_length:
-            raise ConfigError(f"RandomSlices: max_length ({max_length}) must be ≥ min_length ({min_length}).")
+    def __init__(self, min_length: int | str = "auto", max_length: int | str = "auto",
+                 length_percentiles: tuple[float, float, float] | None = None) -> None:
+        auto_lo, auto_hi = auto_slice_lengths(length_percentiles)
+        for name, v in (("min_length", min_length), ("max_length", max_length)):
+            if isinstance(v, str) and v != "auto":
+                raise ConfigError(f"RandomSlices: {name} must be an integer ≥ 1 or \"auto\", got {v!r}.")
+        lo = None if min_length == "auto" else check_int("RandomSlices", "min_length", min_length, 1)
+        hi = None if max_length == "auto" else check_int("RandomSlices", "max_length", max_length, 1)
+        if lo is not None and hi is not None and hi < lo:
+            raise ConfigError(f"RandomSlices: max_length ({hi}) must be ≥ min_length ({lo}).")
+        self.min_length = lo if lo is not None else (min(auto_lo, hi) if hi is not None else auto_lo)
+        self.max_length = hi if hi is not None else max(auto_hi, self.min_length)
+        self.auto = lo is None or hi is None
+        self.length_percentiles = length_percentiles
+        if self.auto and length_percentiles is not None:
+            p10, p50, p90 = (float(q) for q in length_percentiles)
+            print(f"note: random_slices: slices of {self.min_length}–{self.max_length} events (\"auto\": the "
+                  f"training entities have a median of {p50:g} and a 90th percentile of {p90:g} events; set "
+                  "joint_view.min_length/max_length to choose).", file=sys.stderr)
 
     def views(self, batch, k: int, generator=None):
         check_batch(batch, "random_slices")

@@ -24,13 +24,15 @@ from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.modality import Modality
 
+from .augmentations import auto_slice_lengths
 from .batch import collate
 from .store import EventStore, FlatWriter, scratch_folder
 
 #: The default recipe: CoLES (Babaev et al., SIGMOD 2022) — K = 5 random slices per entity, a GRU, the
 #: margin loss with hard negatives.  Hidden 128 (CoLES uses 256) so the main job runs on 2 CPU cores in
-#: minutes; the default data are CDNOW's customers, whose calibration-period sequences are short
-#: (median 1, 99th percentile 11 purchases), hence slices of 1–20 events.
+#: minutes.  The slice lengths follow the training data ("auto", see ``auto_slice_lengths``): CoLES'
+#: 25–200 on sequences of hundreds of events, 1–4 on CDNOW's short purchase histories (median 1,
+#: 90th percentile 4).
 DEFAULTS: dict[str, Any] = {
     "epochs": 8,
     "max_steps": 1500,
@@ -40,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "encoder": {"name": "gru", "hidden": 128, "absolute_time": True},
     "head": {"name": "none"},
     "loss": {"name": "coles", "margin": 0.5, "neg_count": 5},
-    "joint_view": {"name": "random_slices", "min_length": 1, "max_length": 20},
+    "joint_view": {"name": "random_slices", "min_length": "auto", "max_length": "auto"},
     "augmentations": [],
     "data_options": {"min_events": 1, "min_frequency": 5, "numeric_transform": "log1p", "scaling": "robust"},
     "evaluate": {"evaluators": ["entity"], "seeds": [0, 1, 2]},
@@ -248,6 +250,7 @@ def prepare(samples: Samples, state: dict | None, options: dict) -> tuple[Sample
     else:
         new_items = EventStore(out_time, out_cat, out_num, starts, out_len)
     meta.update({
+        "length_percentiles": [float(q) for q in np.percentile(out_len, [10, 50, 90])],
         "cat_cardinalities": [len(state["vocab"][c]) + 2 for c in cats],
         "num_features": len(nums),
         "numeric_state": state["numeric"],
@@ -271,7 +274,12 @@ def check(samples: Samples, config: dict) -> None:
     """Say how many training entities are shorter than the slices' minimum (they are used whole)."""
     jv = config.get("joint_view") or {}
     if jv.get("name") == "random_slices":
-        lo = int(jv.get("min_length", 25))
+        lo = jv.get("min_length", "auto")
+        if lo == "auto":
+            lo = auto_slice_lengths(samples.meta.get("length_percentiles"))[0]
+            hi = jv.get("max_length", "auto")
+            lo = min(lo, hi) if isinstance(hi, int) else lo
+        lo = int(lo)
         short = int((_lengths(samples.items) < lo).sum())
         if short:
             _note(f"{samples.source or 'data'}: {short} of {len(samples)} training entities have fewer than "

@@ -147,3 +147,31 @@ def test_joint_with_wrong_number_of_views(extra):
     gen = ViewGenerator([Double()], k=2, joint=HalvesJoint(extra=extra))
     with pytest.raises(ConfigError, match=rf"HalvesJoint\(extra={extra}\) returned {2 + extra} views, expected 2"):
         gen(batch(), make_generator(0))
+
+
+class Window(Augmentation):
+    """Takes ``length`` and ``span`` parameters; only ``span`` may come from the data's meta."""
+
+    from_meta = ("span",)
+
+    def __init__(self, length: int = 3, span: int | None = None, p: float = 1.0) -> None:
+        super().__init__(p)
+        self.length, self.span = length, span
+
+    def apply(self, batch, generator):
+        return batch
+
+
+def test_build_views_fills_only_the_meta_keys_an_augmentation_lists():
+    from contrastkit.core.components import build_views
+    from contrastkit.core.registry import Component, Registry
+
+    reg = Registry()
+    reg.add(Component(kind="augmentation", modality="toy", name="window", obj=Window, plugin="tests"))
+    cfg = {"augmentations": [{"name": "window"}], "views": 2}
+    gen = build_views(reg, "toy", cfg, meta={"span": 7, "length": 100})
+    w = gen.pipeline.transforms[0]
+    assert (w.length, w.span) == (3, 7)  # "length" in meta is the data's, not the window's
+    gen = build_views(reg, "toy", {"augmentations": [{"name": "window", "span": 2}], "views": 2}, meta={"span": 7})
+    w = gen.pipeline.transforms[0]
+    assert w.span == 2  # the config wins

@@ -217,3 +217,34 @@ def test_modality_embed_equals_one_entity_at_a_time():
     with torch.no_grad():
         alone = torch.cat([enc(collate([it])) for it in items])
     assert h.shape == (len(items), 16) and torch.allclose(h, alone, atol=1e-5)
+
+
+def test_random_slices_auto_lengths_follow_the_training_data(capsys):
+    from contrastkit.plugins.events.augmentations import auto_slice_lengths
+
+    assert auto_slice_lengths((78, 179, 276)) == (25, 200)  # CoLES-like sequences: CoLES' 25–200
+    assert auto_slice_lengths((1, 1, 4)) == (1, 4)  # CDNOW's short purchase histories
+    assert auto_slice_lengths((10, 40, 90)) == (6, 90)
+    assert auto_slice_lengths(None) == (25, 200)
+    s = RandomSlices(length_percentiles=(1, 1, 4))
+    assert (s.min_length, s.max_length) == (1, 4) and "slices of 1–4 events" in capsys.readouterr().err
+    s = RandomSlices(max_length=10, length_percentiles=(78, 179, 276))  # an explicit bound wins
+    assert (s.min_length, s.max_length) == (10, 10)
+    s = RandomSlices(min_length=50, length_percentiles=(1, 1, 4))
+    assert (s.min_length, s.max_length) == (50, 50)
+    with pytest.raises(ConfigError, match="integer ≥ 1 or \"auto\""):
+        RandomSlices(min_length="short")
+
+
+def test_pretraining_resolves_auto_slices_from_the_training_split():
+    from contrastkit.core.components import build_views
+    from contrastkit.core.plugins import get_host
+    from contrastkit.plugins.events.modality import DEFAULTS, prepare
+    from contrastkit.plugins.events.readers import SyntheticReader
+
+    raw = SyntheticReader().read("synthetic_transactions", {"n_clients": 200, "seed": 0})
+    prepared, _ = prepare(raw, None, {"min_frequency": 1})
+    p10, p50, p90 = prepared.meta["length_percentiles"]
+    assert p10 <= p50 <= p90 and np.isclose(p50, np.median(prepared.items.lengths))
+    gen = build_views(get_host().registry, "events", DEFAULTS, meta=prepared.meta)
+    assert (gen.joint.min_length, gen.joint.max_length) == (25, 200)
