@@ -54,7 +54,10 @@ ID_CANDIDATES = ("id", "entity_id", "client_id", "customer_id", "user_id", "acco
 TIME_CANDIDATES = ("time", "timestamp", "event_time", "datetime", "date", "trans_date", "event_date", "ts")
 LABEL_CANDIDATES = ("label", "target", "y", "class")
 #: Integer columns with such names are categorical codes, not quantities.
-_CODE_LIKE = re.compile(r"(code|cat|categ|type|mcc|kind|channel|class|group|_id$)", re.I)
+_CODE_LIKE = re.compile(r"(code|cat|categ|type|mcc|kind|channel|class|group|sku|zip|_id$|_no$|_nr$)", re.I)
+#: ... and so are integers named like an identifier in camel case ("StockID", "InvoiceNo"), matched with
+#: case so that "paid" or "casino" are not.
+_ID_SUFFIX = re.compile(r"(Id|ID|No|NO|Nr|Number)$")
 NULL_NAME = "<null>"
 US_PER_DAY = 86_400_000_000
 
@@ -78,6 +81,10 @@ def _columns_list(value: Any, what: str) -> list[str] | None:
     raise DataError(f"data_options.{what} must be a list of column names, got {value!r}.")
 
 
+def _fold(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def _pick(schema: pl.Schema, given: str | None, candidates: Sequence[str], what: str, src: str,
           option: str) -> str:
     cols = list(schema.names())
@@ -90,9 +97,20 @@ def _pick(schema: pl.Schema, given: str | None, candidates: Sequence[str], what:
     for cand in candidates:
         if cand in lowered:
             return lowered[cand]
+    folded: dict[str, str] = {}  # "CustomerID", "customer-id", "Customer Id" all fold to "customerid"
+    for c in cols:
+        folded.setdefault(_fold(c), c)
+    for cand in candidates:
+        if _fold(cand) in folded:
+            return folded[_fold(cand)]
     if what == "time":
         for c in cols:
             if schema[c] in (pl.Date,) or isinstance(schema[c], pl.Datetime):
+                return c
+        for c in cols:  # e.g. "InvoiceDate", "order_time", "created_at" holding text or numbers
+            f = _fold(c)
+            if (f.endswith(("date", "time", "timestamp")) or c.lower().endswith("_at")) and \
+                    (schema[c] == pl.String or schema[c].is_numeric()):
                 return c
     raise DataError(f"{src}: cannot tell which column holds the {what}; name it with data_options.{option} "
                     f"(the columns are {', '.join(cols)}).")
@@ -109,7 +127,8 @@ def infer_columns(schema: pl.Schema, id_col: str, time_col: str, label_col: str 
     for name, dtype in schema.items():
         if name in (id_col, time_col, label_col):
             continue
-        if _is_categorical_dtype(dtype) or (dtype.is_integer() and _CODE_LIKE.search(name)):
+        code_like = bool(_CODE_LIKE.search(name) or _ID_SUFFIX.search(name))
+        if _is_categorical_dtype(dtype) or (dtype.is_integer() and code_like):
             cats.append(name)
         elif dtype.is_numeric():
             nums.append(name)
@@ -129,6 +148,59 @@ def _time_expr(schema: pl.Schema, col: str, time_format: str | None) -> pl.Expr:
     if dtype.is_numeric():
         return c.cast(pl.Float64)
     raise DataError(f"time column {col!r} has type {dtype}; expected a datetime, a date, text or a number.")
+
+
+#: Text time formats tried (on a sample) when polars' own inference cannot read every value.
+TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
+    "%Y/%m/%d", "%Y%m%d", "%Y%m%d%H%M%S",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y %H:%M", "%m/%d/%y",
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y %H:%M", "%d/%m/%y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y", "%m-%d-%Y",
+    "%d %b %Y %H:%M:%S", "%d %b %Y", "%b %d %Y", "%d-%b-%Y", "%d-%b-%y",
+)
+
+
+def _infer_time_format(lf: pl.LazyFrame, col: str, src: str, quiet: bool, sample: int = 20_000) -> str | None:
+    """A format that reads every value of a sample of the text time column ``col``, or None to let polars
+    infer it.  polars infers one format from the first value, so a column such as "12/17/2011 12:17",
+    "3/26/2011 14:03" fails on some rows or, worse, reads "7/2/2011" as 7 February: when its inference
+    does not read every sampled value, the formats in :data:`TIME_FORMATS` are tried in turn, and a
+    column that reads both as month/day and as day/month is reported as ambiguous."""
+    try:
+        values = lf.select(pl.col(col)).drop_nulls().head(sample).collect().to_series()
+    except Exception:  # noqa: BLE001 - the main query reports problems
+        return None
+    if values.len() == 0:
+        return None
+
+    def reads_all(fmt: str | None) -> bool:
+        try:
+            return values.str.to_datetime(format=fmt, strict=False, time_unit="us").null_count() == 0
+        except Exception:  # noqa: BLE001 - an unusable format
+            return False
+
+    working = [f for f in TIME_FORMATS if reads_all(f)]
+    month_first = [f for f in working if f.startswith(("%m/", "%m-"))]
+    day_first = [f for f in working if f.startswith(("%d/", "%d-", "%d."))]
+    if month_first and day_first:
+        if not quiet:
+            _warn(f"{src}: the dates of time column {col!r} read both as month/day and as day/month (e.g. "
+                  f"{values[0]!r}); they are read as month/day ({month_first[0]!r}). Set data_options.time_format "
+                  f"(e.g. {day_first[0]!r}) if that is wrong.")
+        return month_first[0]
+    if reads_all(None) and not (month_first or day_first):
+        return None
+    if working:
+        if not quiet:
+            _note(f"{src}: time column {col!r} read with format {working[0]!r} (data_options.time_format to "
+                  "change).")
+        return working[0]
+    return None
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
 
 
 def _single_sort_key(lf: pl.LazyFrame, schema: pl.Schema, id_col: str, time_col: str) -> pl.Expr | None:
@@ -199,6 +271,16 @@ def _scan(path: Path, options: dict) -> pl.LazyFrame:
         else:
             sep = options.get("separator", "," if not name.endswith(".tsv") else "\t")
             lf = pl.scan_csv(path, separator=sep, infer_schema_length=10_000, try_parse_dates=True)
+            schema = lf.collect_schema()
+            # polars reads "03/04/2020" as 3 April without a word: the time column is kept as text, so
+            # that _infer_time_format checks its format and reports ambiguous dates
+            try:
+                tcol = _pick(schema, options.get("time_column"), TIME_CANDIDATES, "time", str(path), "time_column")
+            except DataError:
+                tcol = None
+            if tcol is not None and schema[tcol].is_temporal() and options.get("time_format") is None:
+                lf = pl.scan_csv(path, separator=sep, infer_schema_length=10_000, try_parse_dates=True,
+                                 schema_overrides={tcol: pl.String})
         lf.collect_schema()
     except pl.exceptions.NoDataError:
         raise DataError(f"{path}: the file is empty; expected one row per event with a header.") from None
@@ -257,7 +339,10 @@ def _plan(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame 
         _note(f"{src}: entity id {id_col!r}, time {time_col!r}, categorical {cats or 'none'}, numeric "
               f"{nums or 'none'}" + (f", label {own_label!r}" if own_label else "")
               + " (set data_options.id_column/time_column/categorical/numeric to change).")
-    t_expr = _time_expr(schema, time_col, options.get("time_format")).alias("__t")
+    time_format = options.get("time_format")
+    if time_format is None and schema[time_col] == pl.String:
+        time_format = _infer_time_format(lf, time_col, src, quiet)
+    t_expr = _time_expr(schema, time_col, time_format).alias("__t")
     keep = [pl.col(id_col), t_expr] + [pl.col(c) for c in cats] + [pl.col(c).cast(pl.Float32) for c in nums]
     if own_label:
         keep.append(pl.col(own_label).alias("__label"))

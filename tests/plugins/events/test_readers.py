@@ -111,3 +111,38 @@ def test_single_key_sort_with_coarsened_times_stays_exact(tmp_path):
     s = EventsReader().read(str(path), {})
     assert s.ids == [0, 2**30]
     assert s.items[0]["num"][:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_retail_style_table_is_understood_without_options(tmp_path, capsys):
+    """Online-Retail-like CSV: "CustomerID" (float, some missing), "InvoiceDate" as m/d/Y H:M text with
+    one-digit months and days, an "InvoiceNo" of digits — none named as our candidates spell them."""
+    path = tmp_path / "retail.csv"
+    pl.DataFrame({
+        "InvoiceNo": [536365, 536365, 536366, 536367, 536368],
+        "StockCode": ["85123A", "71053", "22633", "84879", "22960"],
+        "Quantity": [6, 6, 6, 32, 6],
+        "InvoiceDate": ["12/1/2010 8:26", "12/1/2010 8:26", "12/1/2010 8:28", "7/2/2011 13:05", "3/26/2011 9:01"],
+        "UnitPrice": [2.55, 3.39, 1.85, 1.69, 4.25],
+        "CustomerID": [17850.0, 17850.0, None, 13047.0, 13047.0],
+        "Country": ["United Kingdom"] * 5,
+    }).write_csv(path)
+    s = EventsReader().read(str(path), {})
+    err = capsys.readouterr().err
+    assert "entity id 'CustomerID', time 'InvoiceDate'" in err
+    assert "categorical ['InvoiceNo', 'StockCode', 'Country'], numeric ['Quantity', 'UnitPrice']" in err
+    assert "read with format '%m/%d/%Y %H:%M'" in err and "1 event(s) without an entity id" in err
+    assert s.ids == [13047.0, 17850.0]
+    days = s.items[0]["time"]  # 26 March 2011, then 2 July 2011 — not 7 February
+    assert np.allclose(days, [15059 + 9 / 24 + 1 / 1440, 15157 + 13 / 24 + 5 / 1440])
+
+
+def test_ambiguous_day_month_dates_warn(tmp_path, capsys):
+    path = tmp_path / "amb.csv"
+    pl.DataFrame({"id": [1, 1, 2], "date": ["03/04/2020", "05/04/2020", "01/02/2020"], "v": [1.0, 2, 3]}).write_csv(path)
+    s = EventsReader().read(str(path), {})
+    err = capsys.readouterr().err
+    assert "read both as month/day and as day/month" in err and "data_options.time_format" in err
+    assert s.items[0]["time"].tolist() == [18325.0, 18386.0]  # 4 March and 4 May 2020 (month first)
+    s = EventsReader().read(str(path), {"time_format": "%d/%m/%Y"})
+    assert "both as month/day" not in capsys.readouterr().err
+    assert s.items[0]["time"].tolist() == [18355.0, 18357.0]  # 3 and 5 April 2020
