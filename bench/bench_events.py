@@ -543,11 +543,11 @@ def bench_out_of_core(args, tmp: Path) -> dict:
 
     def child(mode: str, cgroup: str | None = None, cache: str | None = None) -> dict:
         cache = cache or tempfile.mkdtemp(dir=tmp, prefix="cache-")
-        pre = None
-        if cgroup:
-            def pre():  # join the limited cgroup before exec
-                with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
-                    fh.write(str(os.getpid()))
+        def join_cgroup():  # runs in the child before exec
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+
+        pre = join_cgroup if cgroup else None
         out = subprocess.run([sys.executable, __file__, "--_child_ooc", mode, str(path), cache], capture_output=True,
                              text=True, env=child_env(), preexec_fn=pre)
         if out.returncode != 0:

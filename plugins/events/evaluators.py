@@ -60,7 +60,6 @@ def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP
     """CoLES' hand-crafted features of every entity (N × F), vectorised over the events of a chunk of
     entities at a time (so an out-of-core store is never held in memory whole)."""
     store = as_store(items)
-    n = len(store)
     train_mask = np.asarray(train_mask, dtype=bool)
     chunks = list(store.chunks(chunk_events))
     n_cat = store.cat.shape[1]
