@@ -8,10 +8,9 @@ both thresholds lets the allocator reuse those blocks: measured 2.2–3.3×
 faster steps for the point-cloud encoders on a 2-core CPU (bench/bench_points.py
 ``--tune-malloc``), identical results.  The cost: the process keeps its peak
 memory until it exits — right for a command-line run, which is where
-contrastkit asks for it (:func:`request`); the training loop applies it
+contrastkit asks for it (:func:`request`); training and embedding apply it
 (:func:`apply_requested`) once the data are read and prepared, so the peak of
-reading a large data set is given back before training and not kept for its
-whole length.  Set ``CONTRASTKIT_MALLOC_TUNE=0`` to keep glibc's defaults.
+reading a large data set is given back first and not kept for the whole run.  Set ``CONTRASTKIT_MALLOC_TUNE=0`` to keep glibc's defaults.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import torch
 from lightning_utilities.core.apply_func import apply_to_collection
 from torch import nn
 
+from . import allocator
 from .components import build_encoder
 from .config import MOMENTUM_DEFAULTS
 from .data import Samples
@@ -211,6 +212,7 @@ class Run:
 
 @torch.no_grad()
 def embed_items(encoder: nn.Module, modality: Any, items, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    allocator.apply_requested()  # the data are read and prepared (as at the start of training)
     was_training = encoder.training
     encoder.eval()
     custom = getattr(modality, "embed", None)
