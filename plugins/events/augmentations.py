@@ -10,7 +10,6 @@ change the number of events, so ``keeps_shape = False``.
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
 
@@ -18,6 +17,7 @@ from contrastkit.core.errors import ConfigError, check_int
 from contrastkit.core.views import Augmentation, JointAugmentation
 
 from .batch import ViewGroup, ViewSlice, check_batch, compact, gather_events, positions
+from .messages import note
 
 __all__ = ["RandomSlices", "EventDropout", "TimeCrop", "AUGMENTATIONS"]
 
@@ -43,6 +43,22 @@ def auto_slice_lengths(quantiles) -> tuple[int, int]:
     return lo, hi
 
 
+def resolve_slice_lengths(min_length: int | str, max_length: int | str,
+                          quantiles=None) -> tuple[int, int]:
+    """(min_length, max_length) of :class:`RandomSlices`: given integers as they are, ``"auto"`` ones by
+    :func:`auto_slice_lengths` and kept consistent with the given one."""
+    for name, v in (("min_length", min_length), ("max_length", max_length)):
+        if isinstance(v, str) and v != "auto":
+            raise ConfigError(f"RandomSlices: {name} must be an integer ≥ 1 or \"auto\", got {v!r}.")
+    auto_lo, auto_hi = auto_slice_lengths(quantiles)
+    lo = None if min_length == "auto" else check_int("RandomSlices", "min_length", min_length, 1)
+    hi = None if max_length == "auto" else check_int("RandomSlices", "max_length", max_length, 1)
+    if lo is not None and hi is not None and hi < lo:
+        raise ConfigError(f"RandomSlices: max_length ({hi}) must be ≥ min_length ({lo}).")
+    lo = lo if lo is not None else (min(auto_lo, hi) if hi is not None else auto_lo)
+    return lo, hi if hi is not None else max(auto_hi, lo)
+
+
 class RandomSlices(JointAugmentation):
     r"""CoLES' views: K random contiguous sub-sequences of every entity (Babaev et al., SIGMOD 2022, §3.2).
 
@@ -66,23 +82,13 @@ class RandomSlices(JointAugmentation):
 
     def __init__(self, min_length: int | str = "auto", max_length: int | str = "auto",
                  length_percentiles: tuple[float, float, float] | None = None) -> None:
-        auto_lo, auto_hi = auto_slice_lengths(length_percentiles)
-        for name, v in (("min_length", min_length), ("max_length", max_length)):
-            if isinstance(v, str) and v != "auto":
-                raise ConfigError(f"RandomSlices: {name} must be an integer ≥ 1 or \"auto\", got {v!r}.")
-        lo = None if min_length == "auto" else check_int("RandomSlices", "min_length", min_length, 1)
-        hi = None if max_length == "auto" else check_int("RandomSlices", "max_length", max_length, 1)
-        if lo is not None and hi is not None and hi < lo:
-            raise ConfigError(f"RandomSlices: max_length ({hi}) must be ≥ min_length ({lo}).")
-        self.min_length = lo if lo is not None else (min(auto_lo, hi) if hi is not None else auto_lo)
-        self.max_length = hi if hi is not None else max(auto_hi, self.min_length)
-        self.auto = lo is None or hi is None
+        self.min_length, self.max_length = resolve_slice_lengths(min_length, max_length, length_percentiles)
         self.length_percentiles = length_percentiles
-        if self.auto and length_percentiles is not None:
-            p10, p50, p90 = (float(q) for q in length_percentiles)
-            print(f"note: random_slices: slices of {self.min_length}–{self.max_length} events (\"auto\": the "
-                  f"training entities have a median of {p50:g} and a 90th percentile of {p90:g} events; set "
-                  "joint_view.min_length/max_length to choose).", file=sys.stderr)
+        if "auto" in (min_length, max_length) and length_percentiles is not None:
+            _, p50, p90 = (float(q) for q in length_percentiles)
+            note(f"random_slices: slices of {self.min_length}–{self.max_length} events (\"auto\": the training "
+                 f"entities have a median of {p50:g} and a 90th percentile of {p90:g} events; set "
+                 "joint_view.min_length/max_length to choose).")
 
     def views(self, batch, k: int, generator=None):
         check_batch(batch, "random_slices")

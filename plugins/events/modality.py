@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,9 @@ from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.modality import Modality
 
-from .augmentations import auto_slice_lengths
+from .augmentations import resolve_slice_lengths
 from .batch import collate
+from .messages import note, warn
 from .store import EventStore, FlatWriter, scratch_folder
 
 #: The default recipe: CoLES (Babaev et al., SIGMOD 2022) — K = 5 random slices per entity, a GRU, the
@@ -51,14 +51,6 @@ DEFAULTS: dict[str, Any] = {
 TRANSFORMS = ("log1p", "none")
 SCALINGS = ("robust", "standard", "none")
 PAD, OOV = 0, 1
-
-
-def _note(msg: str) -> None:
-    print(f"note: {msg}", file=sys.stderr)
-
-
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr)
 
 
 def _opt_int(options: dict, key: str, default: int | None, minimum: int) -> int | None:
@@ -172,7 +164,7 @@ def prepare(samples: Samples, state: dict | None, options: dict) -> tuple[Sample
     lengths = store.lengths
     if state is None and (lengths < min_events).any():
         keep = np.flatnonzero(lengths >= min_events)
-        _note(f"{src}: {len(samples) - len(keep)} of {len(samples)} entities have fewer than {min_events} events "
+        note(f"{src}: {len(samples) - len(keep)} of {len(samples)} entities have fewer than {min_events} events "
               f"(data_options.min_events) and are skipped in pretraining.")
         if len(keep) == 0:
             raise DataError(f"{src}: no entity has {min_events} or more events; lower data_options.min_events.")
@@ -202,7 +194,7 @@ def prepare(samples: Samples, state: dict | None, options: dict) -> tuple[Sample
                  "time": {"origin": float(med), "scale": spread if spread > 1e-12 else 1.0}}
         if len(rows) < store.n_events:
             state["fitted_on_events"] = int(len(rows))
-            _note(f"{src}: numeric and time scaling fitted on {len(rows):,} of {store.n_events:,} events, drawn "
+            note(f"{src}: numeric and time scaling fitted on {len(rows):,} of {store.n_events:,} events, drawn "
                   "uniformly; vocabularies count every event.")
     else:
         missing = [c for c in state["cat_columns"] + state["num_columns"] if c not in cats + nums]
@@ -218,7 +210,7 @@ def prepare(samples: Samples, state: dict | None, options: dict) -> tuple[Sample
         known = set(state["vocab"][c]) | set(state["rare"].get(c, ()))
         unseen = [i for i, n in enumerate(names[c]) if counts[c][i] > 0 and n not in known]
         if unseen:
-            _warn(f"{src}: column {c!r} has {len(unseen)} value(s) never seen in training (e.g. {names[c][unseen[0]]!r}, "
+            warn(f"{src}: column {c!r} has {len(unseen)} value(s) never seen in training (e.g. {names[c][unseen[0]]!r}, "
                   f"{int(counts[c][unseen].sum())} events); they map to the out-of-vocabulary id.")
 
     n_events, out_len = store.n_events, store.lengths
@@ -274,15 +266,11 @@ def check(samples: Samples, config: dict) -> None:
     """Say how many training entities are shorter than the slices' minimum (they are used whole)."""
     jv = config.get("joint_view") or {}
     if jv.get("name") == "random_slices":
-        lo = jv.get("min_length", "auto")
-        if lo == "auto":
-            lo = auto_slice_lengths(samples.meta.get("length_percentiles"))[0]
-            hi = jv.get("max_length", "auto")
-            lo = min(lo, hi) if isinstance(hi, int) else lo
-        lo = int(lo)
+        lo, _ = resolve_slice_lengths(jv.get("min_length", "auto"), jv.get("max_length", "auto"),
+                                      samples.meta.get("length_percentiles"))
         short = int((_lengths(samples.items) < lo).sum())
         if short:
-            _note(f"{samples.source or 'data'}: {short} of {len(samples)} training entities have fewer than "
+            note(f"{samples.source or 'data'}: {short} of {len(samples)} training entities have fewer than "
                   f"{lo} events (random_slices.min_length) and give their whole sequence to every view; set "
                   f"data_options.min_events = {lo} to skip them.")
 

@@ -44,6 +44,7 @@ import polars as pl
 from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import DataError
 
+from .messages import note, warn
 from .store import EventSeq, EventStore, FlatWriter, cache_root, publish, scratch_folder
 
 __all__ = ["EventSeq", "EventsReader", "CDNOWReader", "SyntheticReader", "READERS", "events_from_frame", "split_items",
@@ -60,10 +61,6 @@ _CODE_LIKE = re.compile(r"(code|cat|categ|type|mcc|kind|channel|class|group|sku|
 _ID_SUFFIX = re.compile(r"(Id|ID|No|NO|Nr|Number)$")
 NULL_NAME = "<null>"
 US_PER_DAY = 86_400_000_000
-
-
-def _note(msg: str) -> None:
-    print(f"note: {msg}", file=sys.stderr)
 
 
 def split_items(starts: np.ndarray, time: np.ndarray, cat: np.ndarray, num: np.ndarray) -> EventStore:
@@ -185,7 +182,7 @@ def _infer_time_format(lf: pl.LazyFrame, col: str, src: str, quiet: bool, sample
     day_first = [f for f in working if f.startswith(("%d/", "%d-", "%d."))]
     if month_first and day_first:
         if not quiet:
-            _warn(f"{src}: the dates of time column {col!r} read both as month/day and as day/month (e.g. "
+            warn(f"{src}: the dates of time column {col!r} read both as month/day and as day/month (e.g. "
                   f"{values[0]!r}); they are read as month/day ({month_first[0]!r}). Set data_options.time_format "
                   f"(e.g. {day_first[0]!r}) if that is wrong.")
         return month_first[0]
@@ -193,14 +190,10 @@ def _infer_time_format(lf: pl.LazyFrame, col: str, src: str, quiet: bool, sample
         return None
     if working:
         if not quiet:
-            _note(f"{src}: time column {col!r} read with format {working[0]!r} (data_options.time_format to "
+            note(f"{src}: time column {col!r} read with format {working[0]!r} (data_options.time_format to "
                   "change).")
         return working[0]
     return None
-
-
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr)
 
 
 def _single_sort_key(lf: pl.LazyFrame, schema: pl.Schema, id_col: str, time_col: str) -> pl.Expr | None:
@@ -336,7 +329,7 @@ def _plan(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame 
             raise DataError(f"{src}: numeric column {col!r} holds {schema[col]}; list it under "
                             "data_options.categorical instead.")
     if inferred and not quiet:
-        _note(f"{src}: entity id {id_col!r}, time {time_col!r}, categorical {cats or 'none'}, numeric "
+        note(f"{src}: entity id {id_col!r}, time {time_col!r}, categorical {cats or 'none'}, numeric "
               f"{nums or 'none'}" + (f", label {own_label!r}" if own_label else "")
               + " (set data_options.id_column/time_column/categorical/numeric to change).")
     time_format = options.get("time_format")
@@ -404,9 +397,9 @@ def _nothing_left(src: str, plan: _Plan, dropped: dict[str, int]) -> DataError:
 
 def _note_dropped(src: str, dropped: dict[str, int], time_col: str, id_col: str) -> None:
     if dropped["id"]:
-        _note(f"{src}: {dropped['id']} event(s) without an entity id (column {id_col!r}) are dropped.")
+        note(f"{src}: {dropped['id']} event(s) without an entity id (column {id_col!r}) are dropped.")
     if dropped["time"]:
-        _note(f"{src}: {dropped['time']} event(s) without a time (column {time_col!r}) are dropped.")
+        note(f"{src}: {dropped['time']} event(s) without a time (column {time_col!r}) are dropped.")
 
 
 def _global_dictionaries(frame: pl.LazyFrame, cats: list[str], schema: pl.Schema) -> dict[str, tuple]:
@@ -629,7 +622,7 @@ def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
         try:
             out = _open_cached(final)
             if not quiet:
-                _note(f"{src}: using the events grouped earlier in {final}.")
+                note(f"{src}: using the events grouped earlier in {final}.")
             return out
         except Exception:  # noqa: BLE001 - a damaged entry is rebuilt
             shutil.rmtree(final, ignore_errors=True)
@@ -637,7 +630,7 @@ def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
     n_buckets = int(min(max(1, -(-need // budget)), 4096))
     t0 = time_mod.perf_counter()
     if not quiet:
-        _note(f"{src}: reading out of core (about {_size(need)} in memory otherwise, {_size(available_memory())} "
+        note(f"{src}: reading out of core (about {_size(need)} in memory otherwise, {_size(available_memory())} "
               f"available): {n_buckets} bucket(s) of at most {_size(budget)}, files in {final}.")
     scratch = scratch_folder(root, key + ".")
     pool = ThreadPoolExecutor(max_workers=1)
@@ -701,7 +694,7 @@ def read_out_of_core(plan: _Plan, path: Path, options: dict, need: int,
         pool.shutdown(wait=True)
     out = _open_cached(final)
     if not quiet:
-        _note(f"{src}: grouped {out[3]['n_events']:,} events of {len(out[0]):,} entities out of core in "
+        note(f"{src}: grouped {out[3]['n_events']:,} events of {len(out[0]):,} entities out of core in "
               f"{time_mod.perf_counter() - t0:.1f} s.")
     return out
 
@@ -730,7 +723,7 @@ def _join_labels(labels_frame: pl.LazyFrame, ids: list, id_dtype: pl.DataType, o
     if missing == len(ids):
         raise DataError(f"{src} labels: no entity id of the events occurs in column {lid!r} of the labels table.")
     if missing:
-        _note(f"{src}: {missing} of {len(ids)} entities have no label.")
+        note(f"{src}: {missing} of {len(ids)} entities have no label.")
     return joined["__label"].to_list()
 
 

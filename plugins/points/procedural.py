@@ -80,12 +80,15 @@ def _table(rng):
     w, d = _rng_uniform(rng, 1.0, 2.0), _rng_uniform(rng, 0.7, 1.4)
     h, t = _rng_uniform(rng, 0.6, 1.2), _rng_uniform(rng, 0.05, 0.15)
     r = _rng_uniform(rng, 0.04, 0.1)
-    parts = [_move(trimesh.creation.box(extents=[w, d, t]), z=h)]
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            leg = trimesh.creation.cylinder(radius=r, height=h, sections=10)
-            parts.append(_move(leg, sx * (w / 2 - 2 * r), sy * (d / 2 - 2 * r), h / 2))
-    return parts
+    return [_move(trimesh.creation.box(extents=[w, d, t]), z=h)] + _legs(w, d, h, r)
+
+
+def _legs(w: float, d: float, h: float, r: float) -> list:
+    """Four cylinder legs of height h and radius r under the corners of a w × d top."""
+    import trimesh
+
+    return [_move(trimesh.creation.cylinder(radius=r, height=h, sections=10), sx * (w / 2 - 2 * r),
+                  sy * (d / 2 - 2 * r), h / 2) for sx in (-1, 1) for sy in (-1, 1)]
 
 
 def _chair(rng):
@@ -97,11 +100,7 @@ def _chair(rng):
     r = _rng_uniform(rng, 0.03, 0.07)
     parts = [_move(trimesh.creation.box(extents=[w, w, t]), z=h),
              _move(trimesh.creation.box(extents=[w, t, back]), y=w / 2, z=h + back / 2)]
-    for sx in (-1, 1):
-        for sy in (-1, 1):
-            leg = trimesh.creation.cylinder(radius=r, height=h, sections=10)
-            parts.append(_move(leg, sx * (w / 2 - 2 * r), sy * (w / 2 - 2 * r), h / 2))
-    return parts
+    return parts + _legs(w, w, h, r)
 
 
 def _lamp(rng):
