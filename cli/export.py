@@ -28,12 +28,13 @@ def embed(
     """Export the frozen encoder's embeddings of SRC to a parquet file (id, embedding, label, split)."""
     from contrastkit.core.export import embeddings_frame, write_embeddings
     from contrastkit.core.plugins import get_host, warn_failures
-    from contrastkit.core.runs import load_run
+    from contrastkit.core.runs import check_writable, load_run
 
     host = get_host()
     warn_failures(host)
     options = parse_encoder_options(encoder_option)
     run = load_run(run_dir, host, options)
+    check_writable(out or run_dir / "embeddings.parquet", "--out")  # before the data are read
     samples = run.prepare(load_data_for_run(host, run, data))
     h = run.embed(samples)
     out = out or run_dir / "embeddings.parquet"

@@ -18,9 +18,9 @@ app = typer.Typer(
 
 
 def _compose() -> typer.Typer:
-    from . import evaluate, export, info, pretrain, views
+    from . import config, evaluate, export, info, pretrain, views
 
-    for module in (info, pretrain, export, evaluate, views):
+    for module in (info, pretrain, export, evaluate, views, config):
         module.add_to(app)
     from contrastkit.core.plugins import get_host
 

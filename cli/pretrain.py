@@ -12,31 +12,29 @@ from .options import ConfigFile, Data, Plugin, Seed, Views
 
 
 def build_config(host, plugin: str, config: Optional[Path], overrides: dict, out: Optional[Path] = None,
-                 resume: bool = False) -> dict:
-    """Defaults ← config file ← flags; on --resume the run's saved config is the base."""
+                 resume: bool = False, sources: bool = False):
+    """Defaults ← config file ← flags, checked whole (core.config.build); on --resume the run's saved
+    config is the base.  Returns the config dict (with ``sources``: the core.config.Resolved)."""
     from contrastkit.core import config as cfgmod
+
+    resolved = cfgmod.build(host.modality(plugin), plugin,
+                            cfgmod.load_toml(config) if config is not None else None, overrides,
+                            saved=saved_config(out) if resume else None, registry=host.registry)
+    return resolved if sources else resolved.config
+
+
+def saved_config(run_dir: Optional[Path]) -> Optional[dict]:
+    """A run directory's saved config.json, or None where there is none."""
+    from contrastkit.core.errors import DataError
     from contrastkit.core.runs import CONFIG_FILE
 
-    modality = host.modality(plugin)
-    file_cfg = cfgmod.load_toml(config) if config is not None else {}
-    saved = out / CONFIG_FILE if out is not None else None
-    if resume and saved is not None and saved.is_file():
-        base = json.loads(saved.read_text())
-        if file_cfg:
-            base = cfgmod.deep_merge(base, file_cfg)
-        base["plugin"] = plugin
-    else:
-        base = cfgmod.resolve(modality.defaults, file_cfg, {})
-        base["plugin"] = plugin
-        if base.get("data") is None:
-            base["data"] = modality.default_data
-    for section in ("loss", "encoder"):
-        name = overrides.pop(section, None)
-        if name is not None and base[section].get("name") != name:
-            base[section] = {"name": name}
-    cfg = cfgmod.deep_merge(base, {k: v for k, v in overrides.items() if v is not None})
-    cfgmod.check(cfg)
-    return cfg
+    saved = run_dir / CONFIG_FILE if run_dir is not None else None
+    if saved is None or not saved.is_file():
+        return None
+    try:
+        return json.loads(saved.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{saved}: not a readable run config ({exc}).") from None
 
 
 def pretrain(

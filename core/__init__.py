@@ -14,8 +14,10 @@ from typing import Any
 #: public name -> the submodule that defines it
 _EXPORTS = {
     "Reader": "data", "Samples": "data",
+    "DataOptions": "config",
     "ConfigError": "errors", "ContrastkitError": "errors", "DataError": "errors", "RegistryError": "errors",
-    "EvalContext": "evaluation", "Evaluator": "evaluation",
+    "EvalContext": "evaluation", "Evaluator": "evaluation", "FeatureBaseline": "evaluation",
+    "stratified_subset": "evaluation",
     "hookimpl": "hookspecs",
     "Modality": "modality",
     "Augmentation": "views", "Compose": "views", "JointAugmentation": "views", "ViewGenerator": "views",

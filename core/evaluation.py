@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -46,7 +46,24 @@ class EvalContext:
     run_dir: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     prepare: Callable[[Samples], Samples] | None = None
+    #: Label efficiency: fit on a stratified ``label_fraction`` of the training labels only
+    #: (:meth:`label_subset`), drawn with ``label_seed``; None uses every training label.
+    label_fraction: float | None = None
+    label_seed: int = 0
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def label_subset(self, y_train: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Positions (into ``y_train``, sorted) of the training labels an evaluator may fit on.
+
+        Every position without a label fraction; with one, a stratified draw of that fraction
+        (:func:`stratified_subset`), which depends only on the labels, the fraction and
+        ``label_seed`` — so every encoder and baseline is fitted on the same items.  Evaluators
+        that make their own training folds call this on each fold's training labels.
+        """
+        y_train = np.asarray(y_train, dtype=object)
+        if self.label_fraction is None or self.label_fraction >= 1.0:
+            return np.arange(len(y_train))
+        return stratified_subset(y_train, self.label_fraction, self.label_seed)
 
     def embeddings(self) -> np.ndarray:
         if "h" not in self._cache:
@@ -71,7 +88,30 @@ class EvalContext:
                 f"{s.source or 'the data'}: {int(tr.sum())} labelled training and {int(te.sum())} labelled test "
                 "items; the probe needs at least 2 and 1."
             )
-        return h[tr], labels[tr], h[te], labels[te]
+        X_tr, y_tr = h[tr], labels[tr]
+        keep = self.label_subset(y_tr)
+        return X_tr[keep], y_tr[keep], h[te], labels[te]
+
+
+def stratified_subset(y: Sequence[Any] | np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted positions of a stratified ``fraction`` of ``y``: per class ``max(1, round(fraction · n_c))``
+    items, drawn without replacement with ``seed`` (at least one example of every class).
+
+    The draw is a pure function of (the labels in order, ``fraction``, ``seed``): the same subset for
+    every encoder and baseline evaluated on the same data.
+    """
+    if not 0 < fraction <= 1:
+        raise DataError(f"a label fraction must lie in (0, 1], got {fraction!r}.")
+    y = np.asarray([str(v) for v in np.asarray(y, dtype=object).tolist()], dtype=object)
+    if fraction >= 1:
+        return np.arange(len(y))
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(round(fraction * 1_000_000))])
+    keep = []
+    for cls in sorted(set(y.tolist())):
+        pos = np.flatnonzero(y == cls)
+        k = max(1, int(round(fraction * len(pos))))
+        keep.append(rng.permutation(pos)[:k])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
 
 
 class Evaluator:
@@ -91,6 +131,12 @@ class Evaluator:
     #: False for a baseline that never calls the encoder (e.g. probes on raw features): ``evaluate
     #: --baseline`` then does not run it a second time for the random-init encoder.
     uses_encoder: bool = True
+    #: True when it fits on training labels (through :meth:`EvalContext.labelled_split` or
+    #: :meth:`EvalContext.label_subset`), so a label-efficiency curve means something; False for
+    #: evaluators that fit nothing on labels (e.g. retrieval).
+    label_efficiency: bool = True
+    #: The metric a label-efficiency curve and summaries show; None: the first one it reports.
+    primary_metric: str | None = None
 
     def run(self, ctx: EvalContext) -> dict[str, float]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -106,6 +152,70 @@ class Evaluator:
         }
 
 
+class FeatureBaseline(Evaluator):
+    """A non-learned method: hand-made features of the items in place of an encoder's embeddings.
+
+    The domain's strongest method without learning (MiniRocket for series, a Weisfeiler-Lehman map
+    for graphs, aggregate features for event sequences, D2 for shapes, raw intensities for volumes).
+    A subclass implements :meth:`features` and, where the features are fitted (MiniRocket's biases,
+    the most frequent categories), :meth:`fit` — called on the *training* items only.
+
+    Two uses:
+
+    - ``contrastkit evaluate --baseline`` runs every evaluator of the comparison on these features
+      exactly as on the encoder's embeddings (same probes, same splits, same label fractions): one
+      row of the comparison table, named after the baseline.
+    - Named on its own (``--evaluator NAME``), :meth:`run` fits core's probes listed in
+      :attr:`probes` on the features; metrics ``<probe>.<metric>``.
+
+    It never calls the encoder (``uses_encoder = False``).
+    """
+
+    uses_encoder = False
+    requires = "labels"
+    #: core probes (by name) that :meth:`run` fits when the baseline is run on its own.
+    probes: tuple[str, ...] = ("linear", "knn")
+    #: True: ``evaluate --baseline`` also evaluates the pretrained embeddings and these features side
+    #: by side (row ``pretrained+<name>``) — what the embeddings add to the non-learned method.
+    concat_row: bool = False
+
+    def fit(self, train: Samples, meta: dict[str, Any]) -> None:
+        """Fit what the features need on the training items (default: nothing)."""
+
+    def features(self, samples: Samples) -> np.ndarray:  # pragma: no cover - interface
+        """N × F float features of ``samples`` (any items of the modality, e.g. augmented copies)."""
+        raise NotImplementedError
+
+    def embedder(self, samples: Samples, meta: dict[str, Any]) -> Callable[[Samples], np.ndarray]:
+        """Fit on ``samples``' training part and return an ``embed(samples) -> N × F`` function
+        (``samples`` itself is featurised once and cached)."""
+        train = samples.part(TRAIN) if samples.split is not None else samples
+        self.fit(train, meta)
+        cache: dict[int, np.ndarray] = {}
+
+        def embed(s: Samples) -> np.ndarray:
+            if s is samples:
+                if id(s) not in cache:
+                    cache[id(s)] = np.asarray(self.features(s), dtype=np.float32)
+                return cache[id(s)]
+            return np.asarray(self.features(s), dtype=np.float32)
+
+        return embed
+
+    def run(self, ctx: EvalContext) -> dict[str, float]:
+        from dataclasses import replace
+
+        from .probes import PROBES, RidgeProbe
+
+        known = {**PROBES, "ridge": RidgeProbe}
+        feats_ctx = replace(ctx, embed=self.embedder(ctx.samples, {**ctx.meta, **ctx.samples.meta}), _cache={})
+        out: dict[str, float] = {}
+        for name in self.probes:
+            for key, val in known[name]().run(feats_ctx).items():
+                out[f"{name}.{key}"] = val
+        return out
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     a = np.asarray(values, dtype=float)
     return float(a.mean()), float(a.std(ddof=0))
@@ -115,7 +225,10 @@ def default_evaluators(registry, modality: str, samples: Samples, configured: li
     """The evaluators to run when the user names none: the recipe's, filtered by what the data allows."""
     available = {c.name: c.obj for c in registry.of_kind("evaluator", modality)}
     wants_series = samples.meta.get("task") == "forecast"
-    names = configured if configured else sorted(available)
+    # Non-learned baselines are rows of `evaluate --baseline`'s comparison, not evaluators of the
+    # encoder: run by default only when the recipe names them.
+    names = configured if configured else sorted(n for n, c in available.items()
+                                                 if not (isinstance(c, type) and issubclass(c, FeatureBaseline)))
     chosen = []
     for name in names:
         cls = available.get(name)

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from .errors import DataError
+from .rundir import file_mode
 
 META_PREFIX = "contrastkit."
 
@@ -65,6 +66,7 @@ def write_embeddings(path: str | Path, frame: pl.DataFrame, metadata: dict[str, 
     os.close(fd)
     try:
         frame.write_parquet(tmp, metadata=meta)
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; the file gets the umask's mode like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -37,6 +37,11 @@ class Modality:
         frozen encoder's N × D representations of N items, where batching them
         in order (the default) is wrong or slow — e.g. nodes that must be
         embedded with their whole graph, or sequences best sorted by length.
+    ``options``: optional; the schema of the plugin's ``data_options``, a subclass of
+        :class:`contrastkit.core.DataOptions` (a pydantic model) naming every key the
+        readers and ``prepare`` read, with types and defaults.  Core checks a run's
+        ``[data_options]`` against it before any data are read (unknown keys, wrong
+        types); without one, any table is accepted (see docs/configuration.md).
     """
 
     name: str
@@ -49,3 +54,4 @@ class Modality:
     plot_views: Callable[..., None] | None = None
     embed: Callable[..., Any] | None = None
     description: str = ""
+    options: type | None = None

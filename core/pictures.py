@@ -190,3 +190,44 @@ def _categorical_cmap(k: int):
     import matplotlib
 
     return matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+
+
+def label_efficiency_curve(result: dict, path: str | os.PathLike, title: str = "") -> Path:
+    """Draw the label-efficiency curves of an ``evaluate`` result: one panel per evaluator (its
+    primary metric against the fraction of training labels, log scale), one line per row
+    (pretrained, random init, fitted random init, the non-learned baselines), ± std as a band."""
+    from matplotlib.figure import Figure
+
+    le = result.get("label_efficiency") or {}
+    panels = [(name, metric) for name, metric in (le.get("primary_metric") or {}).items() if metric]
+    if not panels:
+        raise DataError("no label-efficiency curve to draw: no evaluator fitted on labels.")
+    fig = Figure(figsize=(4.6 * len(panels), 3.8))
+    styles = {"pretrained": ("C0", "-", "o"), "random_init": ("C7", "--", "s"),
+              "random_init_fitted": ("C1", "--", "^")}
+    rows = [r["name"] for r in result.get("rows", [])] or list(le.get("curves", {}))
+    for i, (name, metric) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        extra = 2
+        for row in rows:
+            pts = [p for p in le["curves"].get(row, {}).get(name, {}).get(metric, []) if p.get("mean") is not None]
+            if not pts:
+                continue
+            colour, ls, marker = styles.get(row, (f"C{extra}", ":", "D"))
+            if row not in styles:
+                extra += 1
+            x = np.array([p["fraction"] for p in pts])
+            y = np.array([p["mean"] for p in pts])
+            s = np.array([p["std"] or 0.0 for p in pts])
+            ax.plot(x, y, ls=ls, marker=marker, color=colour, label=row.replace("_", " "))
+            ax.fill_between(x, y - s, y + s, color=colour, alpha=0.15, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("fraction of training labels")
+        ax.set_ylabel(metric)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return atomic_savefig(fig, path, dpi=110)

@@ -21,6 +21,7 @@ from .config import MOMENTUM_DEFAULTS
 from .data import Samples
 from .errors import ConfigError, DataError
 from .heads import build_head
+from .rundir import check_writable, file_mode  # noqa: F401  (check_writable: for the CLI)
 from .momentum import NegativeQueue, accepts_targets, ema_update_, make_target, momentum_at
 
 CONFIG_FILE = "config.json"
@@ -69,6 +70,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; the file gets the umask's mode like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -203,11 +205,63 @@ class Run:
         return embed_items(self.encoder, self.modality, samples.items, self.device,
                            batch_size or max(64, int(self.config.get("batch_size", 64))))
 
-    def random_init(self, host, seed: int = 0) -> "Run":
-        """The same run with a freshly initialised encoder of the same shape (the baseline to beat)."""
+    def random_init(self, host, seed: int = 0, fit_norm_on: Samples | None = None) -> "Run":
+        """The same run with a freshly initialised encoder of the same shape (the baseline to beat).
+
+        With ``fit_norm_on`` (prepared samples, normally the training items), the random encoder's
+        normalisation statistics (BatchNorm running mean/variance) are then fitted by one pass over
+        them (:func:`fit_normalisation`): the like-for-like bar for encoders with BatchNorm, whose
+        untouched statistics (mean 0, variance 1) make every BatchNorm layer the identity.  The
+        weights are the same as without it for the same ``seed``.
+        """
         torch.manual_seed(seed)
         encoder = build_encoder(host.registry, self.config["plugin"], self.config, self.meta).to(self.device).eval()
+        if fit_norm_on is not None:
+            fit_normalisation(encoder, self.modality, fit_norm_on.items, self.device,
+                              max(64, int(self.config.get("batch_size", 64))))
         return Run(self.path, self.config, self.card, self.modality, encoder, self.state, self.meta, self.device)
+
+
+def norm_layers(encoder: nn.Module) -> list[nn.Module]:
+    """The encoder's layers that keep running normalisation statistics (BatchNorm and InstanceNorm
+    with ``track_running_stats``; PyG's BatchNorm wraps torch's, so it is found too)."""
+    return [m for m in encoder.modules()
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats]
+
+
+@torch.no_grad()
+def fit_normalisation(encoder: nn.Module, modality: Any, items, device: torch.device, batch_size: int = 256) -> int:
+    """Fit the running statistics of ``encoder``'s normalisation layers by one pass over ``items``.
+
+    Every other module stays in eval mode (no dropout); each BatchNorm layer is reset and switched
+    to a cumulative average (``momentum = None``), so after the pass its statistics are the mean of
+    the per-batch statistics over all items — the layer's own estimate of the data's statistics.
+    No weight changes.  Returns the number of layers fitted (0: the encoder has none, and nothing is
+    done).  Batches are those of embedding (the modality's ``embed`` where it has one).
+    """
+    layers = norm_layers(encoder)
+    if not layers or len(items) < 2:
+        return 0
+    if len(items) % batch_size == 1:  # a last batch of one item has no batch statistics
+        batch_size += 1
+    saved = [m.momentum for m in layers]
+    encoder.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        custom = getattr(modality, "embed", None)
+        if custom is not None:
+            custom(encoder, items, device, batch_size)
+        else:
+            for start in range(0, len(items), batch_size):
+                encoder(move_to(modality.collate(list(items[start:start + batch_size])), device))
+    finally:
+        for m, mom in zip(layers, saved):
+            m.momentum = mom
+        encoder.eval()
+    return len(layers)
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ from .data import TEST, TRAIN, Samples
 from .errors import ConfigError, ContrastkitError, DataError
 from .runs import (CARD_FILE, CKPT_DIR, CONFIG_FILE, LAST_CKPT, METRICS_FILE, build_model, embed_items,
                    atomic_write_text, load_checkpoint, move_to, write_json)
+from .rundir import check_writable, claim_run_dir
 from .sources import read_source
 from .views import make_generator
 
@@ -102,7 +103,9 @@ def versions() -> dict[str, str | None]:
 
 
 def check_run_dir(out: Path, cfg: dict, resume: bool) -> None:
-    """Refuse to overwrite a run, or to resume one of another config (before any side effect)."""
+    """Refuse an unwritable place, to overwrite a run, or to resume one of another config (before any side
+    effect)."""
+    check_writable(out, "--out", folder=True)
     cfg_file = out / CONFIG_FILE
     if resume:
         if not cfg_file.is_file():
@@ -126,16 +129,42 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)`.*")
 
 
+def _launch_rank() -> int:
+    """This process's rank as the launcher set it before Fabric starts (0 for the process that launches
+    the others, and when there is no launcher): torchrun's RANK, else Fabric's LOCAL_RANK/NODE_RANK."""
+    def env(key: str) -> int:
+        value = os.environ.get(key, "")
+        return int(value) if value.isdigit() else 0
+
+    if os.environ.get("RANK", "").isdigit():
+        return env("RANK")
+    return env("LOCAL_RANK") + env("NODE_RANK")  # not 0 in any process but the first of the first node
+
+
 def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Pretrain ``cfg['plugin']``'s encoder on ``cfg['data']``, writing the run to ``out``.
 
-    Returns the run summary (also written to the run card).
+    The run directory is checked (writable, not another run's, the same config on --resume) and
+    claimed with a lock (core/rundir.py) before any data are read; the lock is released at the end,
+    and a directory that this call created and left empty is removed.  Only the launching process
+    (rank 0) claims.  Returns the run summary (also written to the run card).
     """
+    out = Path(out)
+    check_run_dir(out, cfg, resume)
+    lock = claim_run_dir(out) if _launch_rank() == 0 else None
+    try:
+        if lock is not None:
+            check_run_dir(out, cfg, resume)  # again: a run that ended before the claim may have written there
+        return _pretrain(host, cfg, out, resume, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _pretrain(host, cfg: dict, out: Path, resume: bool, progress: bool) -> dict[str, Any]:
     from lightning.fabric import Fabric
 
     _quiet_lightning()
-    out = Path(out)
-    check_run_dir(out, cfg, resume)
     modality = host.modality(cfg["plugin"])
     strategy = "ddp" if cfg["devices"] > 1 else "auto"
     fabric = Fabric(accelerator=cfg["accelerator"], devices=cfg["devices"], strategy=strategy,
@@ -221,10 +250,13 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
     device = fabric.device
 
     start_epoch = 0
+    prior_seconds: float | None = None  # training seconds of the earlier sessions (kept in every checkpoint)
     if ckpt is not None:
         remainder = fabric.load(ckpt_path, {"model": model, "optimizer": optimizer})
         scheduler.load_state_dict(remainder["scheduler"])
         start_epoch = int(remainder["epoch"])
+        if remainder.get("train_seconds") is not None:
+            prior_seconds = float(remainder["train_seconds"])
         if start_epoch >= epochs and rank0:
             notes.append(f"the run already finished {start_epoch} epoch(s); nothing to train.")
 
@@ -255,6 +287,8 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
         write_json(out / CONFIG_FILE, cfg)
         if ckpt is not None and (out / CARD_FILE).is_file():
             card = {**json.loads((out / CARD_FILE).read_text()), **card}
+        if prior_seconds is None and ckpt is not None:  # a checkpoint from before the total was kept in it
+            prior_seconds = float(card.get("train_seconds", 0.0) or 0.0)
         if resume and (out / METRICS_FILE).is_file():
             # Drop lines of epochs after the checkpoint (a run killed between log and checkpoint).
             kept = [l for l in (out / METRICS_FILE).read_text().splitlines()
@@ -356,6 +390,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
                 "model": model, "optimizer": optimizer, "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
                 "config": cfg, "config_hash": chash, "meta": meta, "prep_state": prep_state,
                 "data_fingerprint": samples.fingerprint,
+                "train_seconds": round((prior_seconds or 0.0) + sum(r["seconds"] for r in history), 4),
             }, epoch + 1, cfg.get("keep_checkpoints", 2))
             if os.environ.get(STOP_ENV, "") == str(epoch + 1) and epoch + 1 < epochs:
                 raise Interrupted(f"stopped after epoch {epoch + 1} as {STOP_ENV} asks; continue with --resume.")
@@ -370,7 +405,7 @@ def pretrain(host, cfg: dict, out: str | Path, resume: bool = False, progress: b
             "epochs_done": max(start_epoch, epochs),
             "diagnostics": diag,
             "final_loss": history[-1]["loss"] if history else card.get("final_loss"),
-            "train_seconds": round(sum(r["seconds"] for r in history) + card.get("train_seconds", 0.0), 3),
+            "train_seconds": round((prior_seconds or 0.0) + sum(r["seconds"] for r in history), 3),
             "wall_seconds": round(time.time() - t0, 3),
         })
         if diag["effective_rank"] < 2.0:

@@ -12,14 +12,16 @@ Protocol ``events-entity`` (version 1):
    {0.05, 0.2}, 100 iterations) and a logistic regression (C in
    {0.01, 0.1, 1, 10}) for classes, or a ridge (α in {0.1, 1, 10, 100}) for
    numbers.
-3. The same models are fitted on the *aggregate features* that CoLES
-   (Babaev et al., SIGMOD 2022, §4.2) uses as its hand-crafted baseline:
-   event count; first/last time, span and mean gap; for every numeric field
-   the sum, mean, std, min and max; and for each of the most frequent values
-   of every categorical field (chosen on training entities) the count of
-   events and the sum and mean of every numeric field — reported as
-   ``aggregate_baseline.<model>.<metric>``; the majority class (or the
-   training mean) as ``majority.<metric>``.
+3. The *aggregate features* that CoLES (Babaev et al., SIGMOD 2022, §4.2)
+   uses as its hand-crafted baseline — event count; first/last time, span and
+   mean gap; for every numeric field the sum, mean, std, min and max; and for
+   each of the most frequent values of every categorical field (chosen on
+   training entities) the count of events and the sum and mean of every
+   numeric field — are the non-learned baseline :class:`AggregateBaseline`
+   (``aggregates``): ``evaluate --baseline`` fits the same models on them
+   (row ``aggregates``) and on the embeddings and aggregates side by side (row
+   ``pretrained+aggregates``: what the embeddings add).  The majority class
+   (or the training mean) is reported as ``majority.<metric>``.
 4. Mean ± std over the seeds (fold shuffling and the boosting's randomness).
 
 Metrics: classification ``<model>.accuracy`` and, for two classes,
@@ -40,14 +42,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from contrastkit.core.data import TEST, TRAIN
-from contrastkit.core.errors import DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, mean_std
+from contrastkit.core.data import TEST, TRAIN, Samples
+from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core.evaluation import EvalContext, Evaluator, FeatureBaseline, mean_std
 from contrastkit.core.probes import grid_search, make_cv
 
 from .modality import as_store, inverse_numeric
 
-__all__ = ["EntityProbe", "aggregate_features", "EVALUATORS"]
+__all__ = ["EntityProbe", "AggregateBaseline", "aggregate_features", "EVALUATORS"]
 
 HGB_LR_GRID = (0.05, 0.2)
 LOGISTIC_C_GRID = (0.01, 0.1, 1.0, 10.0)
@@ -55,16 +57,15 @@ RIDGE_ALPHA_GRID = (0.1, 1.0, 10.0, 100.0)
 TOP_CATEGORIES = 20
 
 
-def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP_CATEGORIES,
-                       chunk_events: int = 2_000_000) -> np.ndarray:
-    """CoLES' hand-crafted features of every entity (N × F), vectorised over the events of a chunk of
-    entities at a time (so an out-of-core store is never held in memory whole)."""
+def top_categories(items, train_mask: np.ndarray, top: int = TOP_CATEGORIES,
+                   chunk_events: int = 2_000_000) -> list[list[int]]:
+    """The ``top`` most frequent codes of every categorical field, counted on the events of the
+    entities in ``train_mask`` (chunk by chunk, so an out-of-core store is never held whole)."""
     store = as_store(items)
     train_mask = np.asarray(train_mask, dtype=bool)
-    chunks = list(store.chunks(chunk_events))
     n_cat = store.cat.shape[1]
     freq = [np.zeros(0, dtype=np.int64) for _ in range(n_cat)]
-    for lo, hi in chunks if n_cat else ():  # the top categories, counted on the training entities' events
+    for lo, hi in store.chunks(chunk_events) if n_cat else ():
         cat = store.gather(lo, hi, ("cat",))["cat"][np.repeat(train_mask[lo:hi], store.lengths[lo:hi])]
         for j in range(n_cat):
             if len(cat):
@@ -74,14 +75,27 @@ def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP
                     freq[j] = f
                 else:
                     freq[j][: len(f)] += f
-    chosen = [[int(c) for c in np.argsort(-f, kind="stable")[:top] if f[c] > 0] for f in freq]
+    return [[int(c) for c in np.argsort(-f, kind="stable")[:top] if f[c] > 0] for f in freq]
+
+
+def features_with(items, meta: dict, chosen: list[list[int]], chunk_events: int = 2_000_000) -> np.ndarray:
+    """CoLES' aggregate features of every entity (N × F) given the chosen categories."""
+    store = as_store(items)
     parts = []
-    for lo, hi in chunks:
+    for lo, hi in store.chunks(chunk_events):
         g = store.gather(lo, hi)
         parts.append(_chunk_features(g["time"], g["cat"], g["num"], store.lengths[lo:hi], chosen, meta))
     if not parts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(parts)
+
+
+def aggregate_features(items, meta: dict, train_mask: np.ndarray, top: int = TOP_CATEGORIES,
+                       chunk_events: int = 2_000_000) -> np.ndarray:
+    """CoLES' hand-crafted features of every entity (N × F), vectorised over the events of a chunk of
+    entities at a time (so an out-of-core store is never held in memory whole); the top categories
+    are chosen on the entities of ``train_mask``."""
+    return features_with(items, meta, top_categories(items, train_mask, top, chunk_events), chunk_events)
 
 
 def _chunk_features(time: np.ndarray, cat: np.ndarray, num: np.ndarray, lengths: np.ndarray, chosen: list,
@@ -197,18 +211,17 @@ class EntityProbe(Evaluator):
         else:
             y = np.array([str(v) for v in s.labels], dtype=object)
         h = ctx.embeddings()
-        agg = aggregate_features(s.items, {**ctx.meta, **s.meta}, tr)
         per_seed: dict[str, list[float]] = {}
         with threadpool_limits(limits=1), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for seed in ctx.seeds:
                 idx_tr = np.flatnonzero(tr)
+                if ctx.label_fraction is not None:  # label efficiency: a stratified part of the training labels
+                    strata = y[idx_tr] if task == "classification" else np.zeros(len(idx_tr))
+                    idx_tr = idx_tr[ctx.label_subset(strata)]
                 if len(idx_tr) > self.max_train:
                     idx_tr = np.sort(np.random.default_rng(seed).choice(idx_tr, self.max_train, replace=False))
-                found = {}
-                for prefix, X in (("", h), ("aggregate_baseline.", agg)):
-                    res = self._fit_all(X[idx_tr], y[idx_tr], X[te], y[te], task, seed)
-                    found.update({prefix + k: v for k, v in res.items()})
+                found = self._fit_all(h[idx_tr], y[idx_tr], h[te], y[te], task, seed)
                 if task == "classification":
                     values, counts = np.unique(y[idx_tr].astype(str), return_counts=True)
                     found["majority.accuracy"] = float(np.mean(y[te].astype(str) == values[np.argmax(counts)]))
@@ -224,4 +237,44 @@ class EntityProbe(Evaluator):
         return out
 
 
-EVALUATORS: dict[str, Any] = {"entity": EntityProbe}
+class AggregateBaseline(FeatureBaseline):
+    """CoLES' aggregate features (Babaev et al., SIGMOD 2022, §4.2) as the non-learned baseline.
+
+    Per entity: event count; first/last time, span and mean gap; for every numeric field the sum,
+    mean, std, min and max; and for each of the ``top`` most frequent values of every categorical
+    field — chosen on the *training* entities (:meth:`fit`) — the count of events and the sum and
+    mean of every numeric field.  Numeric fields are taken back to their raw scale first.  In
+    ``evaluate --baseline`` these features go through the same evaluators as the embeddings; on its
+    own (``-e aggregates``) through the entity protocol.
+    """
+
+    name = "aggregates"
+    concat_row = True  # also a row "pretrained+aggregates": what the embeddings add to the aggregates
+    protocol = "events-entity-on-aggregate-features"
+    version = "1"
+    description = "CoLES' aggregate features (counts, sums, means, std, min/max per field and top category)"
+
+    def __init__(self, top: int = TOP_CATEGORIES) -> None:
+        if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+            raise ConfigError(f"aggregates: top must be an integer ≥ 0, got {top!r}.")
+        self.top = top
+        self.chosen: list[list[int]] | None = None
+        self.meta: dict = {}
+
+    def fit(self, train: Samples, meta: dict) -> None:
+        self.meta = dict(meta)
+        self.chosen = top_categories(train.items, np.ones(len(train), dtype=bool), self.top)
+
+    def features(self, samples: Samples) -> np.ndarray:
+        if self.chosen is None:
+            raise DataError("aggregates: fit the baseline on the training entities before computing features.")
+        return features_with(samples.items, {**self.meta, **samples.meta}, self.chosen)
+
+    def run(self, ctx: EvalContext) -> dict[str, float]:
+        from dataclasses import replace
+
+        return EntityProbe().run(replace(ctx, embed=self.embedder(ctx.samples, {**ctx.meta, **ctx.samples.meta}),
+                                         _cache={}))
+
+
+EVALUATORS: dict[str, Any] = {"entity": EntityProbe, "aggregates": AggregateBaseline}

@@ -27,6 +27,7 @@ from .augmentations import resolve_slice_lengths
 from .batch import collate
 from .messages import note, warn
 from .store import EventStore, FlatWriter, scratch_folder
+from .options import EventsOptions
 
 #: The default recipe: CoLES (Babaev et al., SIGMOD 2022) — K = 5 random slices per entity, a GRU, the
 #: margin loss with hard negatives.  Hidden 128 (CoLES uses 256) so the main job runs on 2 CPU cores in
@@ -340,6 +341,7 @@ def events_modality() -> Modality:
         name="events",
         collate=collate,
         default_data="CDNOW",
+        options=EventsOptions,
         defaults=DEFAULTS,
         prepare=prepare,
         check=check,

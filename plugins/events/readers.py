@@ -317,6 +317,9 @@ def _plan(lf: pl.LazyFrame, options: dict, src: str, labels_frame: pl.LazyFrame 
     cats = _columns_list(options.get("categorical"), "categorical")
     nums = _columns_list(options.get("numeric"), "numeric")
     inferred_c, inferred_n = infer_columns(schema, id_col, time_col, own_label)
+    split_col = _split_column(schema, options, src)
+    inferred_c = [c for c in inferred_c if c != split_col]  # the split is not a feature
+    inferred_n = [c for c in inferred_n if c != split_col]
     inferred = cats is None or nums is None
     cats = inferred_c if cats is None else cats
     nums = inferred_n if nums is None else nums
@@ -489,7 +492,8 @@ def events_from_frame(lf: pl.LazyFrame, options: dict, src: str, labels_frame: p
 # --------------------------------------------------------------------------- out of core
 #: Bump when the layout of the files below changes (old cache entries are then ignored).
 STORE_FORMAT = 1
-_CACHE_OPTIONS = ("id_column", "time_column", "categorical", "numeric", "label_column", "time_format", "separator")
+_CACHE_OPTIONS = ("id_column", "time_column", "categorical", "numeric", "label_column", "time_format", "separator",
+                  "split_column")
 
 
 def _cgroup_memory_files() -> list[tuple[str, str]]:
@@ -727,6 +731,63 @@ def _join_labels(labels_frame: pl.LazyFrame, ids: list, id_dtype: pl.DataType, o
     return joined["__label"].to_list()
 
 
+def _split_column(schema: pl.Schema, options: dict, src: str, required: bool = True) -> str | None:
+    """The column holding each entity's train/test split: ``data_options.split_column``, else a column
+    named ``split`` (any case); None when there is none."""
+    col = options.get("split_column")
+    if col is not None:
+        if col not in schema.names():
+            if required:
+                raise DataError(f"{src}: no split column {col!r} (data_options.split_column); the columns are "
+                                f"{', '.join(schema.names())}.")
+            return None
+        return col
+    return next((c for c in schema.names() if c.lower() == "split"), None)
+
+
+def read_split(ids: list, lf: pl.LazyFrame, labels_lf: pl.LazyFrame | None, options: dict, src: str,
+               id_col: str) -> list[str] | None:
+    """Each entity's source split ("train"/"test") from a split column of the labels table (first) or
+    of the events table (one value per entity), or None when neither has one."""
+    from contrastkit.core.data import TEST, TRAIN
+
+    table, tid, where = None, None, src
+    if labels_lf is not None:
+        schema = labels_lf.collect_schema()
+        col = _split_column(schema, options, src, required=options.get("split_column") is None)
+        if col is not None:
+            tid = options.get("labels_id_column") or options.get("id_column")
+            if tid is None or tid not in schema.names():
+                tid = _pick(schema, None, ID_CANDIDATES, "entity id", f"{src} labels", "labels_id_column")
+            table, where = labels_lf.select(pl.col(tid).cast(pl.String).alias("__id"),
+                                            pl.col(col).cast(pl.String).alias("__s")), f"{src} labels"
+    if table is None:
+        col = _split_column(lf.collect_schema(), options, src)
+        if col is None:
+            return None
+        table = lf.select(pl.col(id_col).cast(pl.String).alias("__id"), pl.col(col).cast(pl.String).alias("__s"))
+    per = table.with_columns(pl.col("__s").str.strip_chars().str.to_lowercase()) \
+        .group_by("__id").agg(pl.col("__s").drop_nulls().unique().alias("__v")).collect()
+    bad = per.filter(pl.col("__v").list.eval(pl.element().is_in([TRAIN, TEST]).not_()).list.any())
+    if bad.height:
+        row = bad.row(0, named=True)
+        wrong = next(v for v in row["__v"] if v not in (TRAIN, TEST))
+        raise DataError(f"{where}: split column {col!r} holds {wrong!r} for entity {row['__id']!r}; expected "
+                        "'train' or 'test'.")
+    mixed = per.filter(pl.col("__v").list.len() > 1)
+    if mixed.height:
+        raise DataError(f"{where}: entity {mixed['__id'][0]!r} has both 'train' and 'test' in split column "
+                        f"{col!r}; a split is per entity.")
+    left = pl.DataFrame({"__id": pl.Series([str(i) for i in ids], dtype=pl.String)})
+    joined = left.join(per.with_columns(pl.col("__v").list.first().alias("__s")), on="__id", how="left",
+                       maintain_order="left")["__s"]
+    missing = joined.null_count()
+    if missing:
+        raise DataError(f"{where}: {missing} of {len(ids)} entities have no value in split column {col!r} "
+                        f"(e.g. {ids[int(joined.is_null().arg_max())]!r}); give every entity 'train' or 'test'.")
+    return joined.to_list()
+
+
 def _labels_lazy(path: str, src: str) -> pl.LazyFrame:
     p = Path(path).expanduser()
     if not p.is_file():
@@ -757,12 +818,15 @@ class EventsReader(Reader):
             if labels_lf is not None:  # the labels file is joined anew every time
                 fp += "+" + file_fingerprint(*files[1:])
                 labels = _join_labels(labels_lf, ids, None, options, str(path))
-            return Samples(ids=ids, items=items, labels=labels, meta=meta, source=str(path), fingerprint=fp)
+            split = read_split(ids, lf, labels_lf, options, str(path), plan.id_col)
+            return Samples(ids=ids, items=items, labels=labels, split=split, meta=meta, source=str(path),
+                           fingerprint=fp)
         # sha256 releases the GIL: the fingerprint is hashed while polars reads and sorts
         with ThreadPoolExecutor(max_workers=1) as pool:
             fingerprint = pool.submit(file_fingerprint, *files)
             ids, items, labels, meta = events_from_frame(lf, options, str(path), labels_lf, plan=plan)
-            return Samples(ids=ids, items=items, labels=labels, meta=meta, source=str(path),
+            split = read_split(ids, lf, labels_lf, options, str(path), plan.id_col)
+            return Samples(ids=ids, items=items, labels=labels, split=split, meta=meta, source=str(path),
                            fingerprint=fingerprint.result())
 
 

@@ -46,6 +46,8 @@ def register_encoders(register):
 @hookimpl
 def register_evaluators(register):
     from .evaluate import EVALUATORS
+    from .wl import WLSubtree
 
     for name, cls in EVALUATORS.items():
         register(cls, name=name, modality=MODALITY)
+    register(WLSubtree, name=WLSubtree.name, modality=MODALITY)  # the non-learned baseline (FeatureBaseline)

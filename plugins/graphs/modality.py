@@ -19,6 +19,7 @@ from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.modality import Modality
 
 from .batching import NodeRef, batch_size, collate, is_node_batch
+from .options import GraphsOptions
 
 #: GraphCL, unsupervised TU protocol: GIN (hidden 32, 5 layers, sum pooling, layer-wise concatenation),
 #: two views each drawn by one random augmentation per graph, NT-Xent, Adam lr 0.01, batch 128,
@@ -310,6 +311,7 @@ def graphs_modality() -> Modality:
         name="graphs",
         collate=collate,
         default_data="MUTAG",
+        options=GraphsOptions,
         defaults=copy.deepcopy(DEFAULTS),
         prepare=prepare,
         check=check,

@@ -6,6 +6,13 @@ Graph-level data (one item per graph, granularity "graph"): the TU format
 granularity "node"): edge lists, networkx's classic graphs, a generated
 stochastic block model, and a saved single PyG ``Data`` with per-node labels.
 
+A fixed train/test split, where the source has one, becomes ``Samples.split``
+and ``meta["source_split"] = True`` (the evaluators then honour it, see
+:mod:`.evaluate`): a TU ``NAME_graph_split.txt`` (one ``train``/``test`` per
+graph), a ``split`` attribute of each saved PyG ``Data``, a ``test_mask`` of a
+node-level PyG ``Data``, a ``split`` node attribute of a networkx graph, a
+``split`` column of an edge list's node table.
+
 Handling of awkward input, the same in every reader: self-loops are removed
 (``data_options.self_loops = "keep"`` keeps them), duplicate edges are merged
 (the first keeps its weight and features), graphs without edges are kept
@@ -22,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint, package_path
+from contrastkit.core.data import TEST, TRAIN, Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import ConfigError, DataError
 
 from .batching import NodeRef, make_graph
@@ -59,6 +66,17 @@ def one_hot_columns(values: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=1) if parts else np.zeros((len(values), 0), np.float32)
 
 
+def check_split(values: list, where: str) -> list[str]:
+    """The split values as "train"/"test" strings (case and spaces ignored), or a DataError naming ``where``."""
+    out = []
+    for i, v in enumerate(values):
+        word = str(v.decode() if isinstance(v, bytes) else v).strip().lower()
+        if word not in (TRAIN, TEST):
+            raise DataError(f"{where}: entry {i + 1} is {v!r}; a split must be \"train\" or \"test\".")
+        out.append(word)
+    return out
+
+
 def node_samples(graphs: list, graph_ids: list, node_ids: list[list], labels: list[list] | None, source: str,
                  fingerprint: str, split: list[list] | None = None) -> Samples:
     """Node-level Samples: one NodeRef per node, ids (graph_id, node_id)."""
@@ -71,6 +89,8 @@ def node_samples(graphs: list, graph_ids: list, node_ids: list[list], labels: li
             if split is not None:
                 spl.append(split[gi][ni])
     meta = {"granularity": "node", "id_columns": list(NODE_ID_COLUMNS)}
+    if split is not None:
+        meta["source_split"] = True
     return Samples(ids=ids, items=items, labels=labs if labels is not None else None,
                    split=spl if split is not None else None, meta=meta, source=source, fingerprint=fingerprint)
 
@@ -185,6 +205,13 @@ def read_tu(folder: Path, name: str, options: dict) -> Samples:
     ea = ea[order] if ea is not None else None
     e_starts = np.searchsorted(eg, graph_numbers, side="left")
     e_ends = np.searchsorted(eg, graph_numbers, side="right")
+    split = None
+    if f("graph_split").is_file():
+        words = [line.strip() for line in f("graph_split").read_text().splitlines() if line.strip()]
+        if len(words) != graph_numbers.max():
+            raise DataError(f"{f('graph_split')}: {len(words)} lines for {graph_numbers.max()} graphs; one "
+                            "\"train\" or \"test\" per graph.")
+        split = check_split(words, str(f("graph_split")))
     graphs, ids, labs = [], [], []
     for g, s, e, es, ee in zip(graph_numbers, starts, ends, e_starts, e_ends):
         ei = np.stack([src[es:ee] - s, dst[es:ee] - s])
@@ -192,8 +219,11 @@ def read_tu(folder: Path, name: str, options: dict) -> Samples:
                                  edge_attr=None if ea is None else torch.from_numpy(ea[es:ee])))
         ids.append(int(g))
         labs.append(None if labels is None else int(labels[g - 1, 0]))
+    meta = {"granularity": "graph", "tu_name": name}
+    if split is not None:
+        meta["source_split"] = True
     return Samples(ids=ids, items=graphs, labels=labs if labels is not None else None,
-                   meta={"granularity": "graph", "tu_name": name}, source=str(folder),
+                   split=None if split is None else [split[g - 1] for g in ids], meta=meta, source=str(folder),
                    fingerprint=file_fingerprint(*sorted(folder.glob(f"{name}_*.txt"))))
 
 
@@ -264,7 +294,13 @@ def from_networkx(g, graph_id: Any, label_key: str | None, source: str, options:
                        edge_weight=torch.from_numpy(w[keep].astype(np.float32)))
     labels = [[g.nodes[v].get(label_key) for v in nodes]] if label_key else None
     fp = array_fingerprint([np.stack([src[keep], dst[keep]]), w[keep]])
-    return node_samples([graph], [graph_id], [nodes], labels, source, fp)
+    split = None
+    if any("split" in g.nodes[v] for v in nodes):
+        missing = next((v for v in nodes if "split" not in g.nodes[v]), None)
+        if missing is not None:
+            raise DataError(f"{source}: node {missing!r} has no 'split' attribute, others do; give every node one.")
+        split = [check_split([g.nodes[v]["split"] for v in nodes], f"{source} (node attribute 'split')")]
+    return node_samples([graph], [graph_id], [nodes], labels, source, fp, split)
 
 
 class NetworkxReader(Reader):
@@ -413,7 +449,7 @@ def read_edge_list(path: Path, options: dict) -> Samples:
         if has_graph != ("graph" in nodes.columns):
             raise DataError(f"{node_path}: the edges {'have' if has_graph else 'have no'} 'graph' column, the nodes "
                             f"{'do not' if has_graph else 'do'}; both tables must say which graph a node is in.")
-        feat_cols = _numeric(nodes, node_path, {id_col, "graph", "label"})
+        feat_cols = _numeric(nodes, node_path, {id_col, "graph", "label", "split"})
     gcol = lambda f: f["graph"].to_list() if has_graph else ["graph"] * f.height  # noqa: E731
     e_graph, e_src, e_dst = gcol(edges), edges["source"].to_list(), edges["target"].to_list()
     weights = edges["weight"].cast(pl.Float32).to_numpy() if "weight" in edges.columns else None
@@ -426,12 +462,14 @@ def read_edge_list(path: Path, options: dict) -> Samples:
             raise DataError(f"{node_path}: node {dup[1]!r} is listed more than once.")
         nfeat = nodes.select(feat_cols).cast(pl.Float32).to_numpy() if feat_cols else None
         nlab = nodes["label"].to_list() if "label" in nodes.columns else None
+        nsplit = (check_split(nodes["split"].to_list(), f"{node_path} (column 'split')")
+                  if "split" in nodes.columns else None)
     else:
         seen: dict = {}
         for g, s, t in zip(e_graph, e_src, e_dst):
             seen.setdefault((g, s), None)
             seen.setdefault((g, t), None)
-        keys, nfeat, nlab = list(seen), None, None
+        keys, nfeat, nlab, nsplit = list(seen), None, None, None
     if nfeat is not None and not np.isfinite(nfeat).all():
         raise DataError(f"{node_path}: the node features hold NaN or infinite values.")
     graph_order = list(dict.fromkeys(k[0] for k in keys))
@@ -452,7 +490,7 @@ def read_edge_list(path: Path, options: dict) -> Samples:
         if g not in e_by_graph:
             raise DataError(f"{path}: row {row + 1} names graph {g!r}, which has no nodes in {node_path}.")
         e_by_graph[g].append(row)
-    graphs, node_ids, labels = [], [], []
+    graphs, node_ids, labels, splits = [], [], [], []
     for g in graph_order:
         rows = np.array(e_by_graph[g], dtype=np.int64)
         n = len(per_graph[g])
@@ -475,8 +513,10 @@ def read_edge_list(path: Path, options: dict) -> Samples:
                                  edge_attr=None if ef is None else torch.from_numpy(ef[keep])))
         node_ids.append([keys[r][1] for r in per_graph[g]])
         labels.append([nlab[r] for r in per_graph[g]] if nlab is not None else None)
+        splits.append([nsplit[r] for r in per_graph[g]] if nsplit is not None else None)
     fp = file_fingerprint(path, *([node_path] if node_path else []))
-    samples = node_samples(graphs, graph_order, node_ids, labels if nlab is not None else None, str(path), fp)
+    samples = node_samples(graphs, graph_order, node_ids, labels if nlab is not None else None, str(path), fp,
+                           splits if nsplit is not None else None)
     if nfeat is None and nodes is None:
         samples.meta["features"] = "identity" if len(keys) <= 1000 else "degree"
     return samples
@@ -592,15 +632,23 @@ def read_pyg(path: Path, options: dict) -> Samples:
         if tm is not None and tm.numel() == first.num_nodes:
             split = [["test" if bool(t) else "train" for t in tm.reshape(-1)]]
         return node_samples([graph], ["graph"], [list(range(first.num_nodes))], labels, str(path), fp, split)
-    graphs, labels = [], []
+    graphs, labels, split = [], [], []
     for i, d in enumerate(data_list):
         x, ei, w, ea = _to_item(d, f"{path} (graph {i})")
         graphs.append(_clean_item(x, ei, w, ea, self_loops))
         yy = getattr(d, "y", None)
         labels.append(yy.reshape(-1)[0].item() if yy is not None and yy.numel() >= 1 else None)
+        split.append(getattr(d, "split", None))
     has = any(lbl is not None for lbl in labels)
+    meta: dict[str, Any] = {"granularity": "graph"}
+    if any(v is not None for v in split):
+        if any(v is None for v in split):
+            raise DataError(f"{path}: graph {split.index(None)} has no 'split' attribute, others do; give every "
+                            "graph one (\"train\" or \"test\").")
+        split = check_split(split, f"{path} (the graphs' 'split' attribute)")
+        meta["source_split"] = True
     return Samples(ids=list(range(len(graphs))), items=graphs, labels=labels if has else None,
-                   meta={"granularity": "graph"}, source=str(path), fingerprint=fp)
+                   split=split if meta.get("source_split") else None, meta=meta, source=str(path), fingerprint=fp)
 
 
 class PyGReader(Reader):

@@ -16,12 +16,17 @@ pooling were left implicit):
    mean ± std of test accuracy (and macro-F1), with the C chosen under the
    first seed.
 
-**raw_d2** — the same SVM protocol on a hand-crafted descriptor of the
-(prepared) clouds, ignoring the encoder: a D2 shape distribution (Osada et
-al., "Shape Distributions", ACM TOG 2002: the histogram of distances between
-random point pairs) concatenated with the histogram of distances to the
-centroid and the sorted eigenvalues of the covariance.  It shows what a
-learned encoder adds over a classic global descriptor.
+**raw_d2** — the domain's non-learned baseline (a
+:class:`~contrastkit.core.evaluation.FeatureBaseline`): a hand-crafted
+descriptor of each (prepared) cloud in place of the encoder's embedding — a D2
+shape distribution (Osada et al., "Shape Distributions", ACM TOG 2002: the
+histogram of distances between random point pairs) concatenated with the
+histogram of distances to the centroid and the sorted eigenvalues of the
+covariance.  ``evaluate --baseline`` runs every evaluator of the comparison on
+these features (one row of the table: ``raw_d2.<evaluator>.<metric>``); run
+on its own it fits the linear-SVM protocol (metrics
+``linear_svm.<metric>``).  It shows what a learned encoder adds over a
+classic global descriptor.
 
 **retrieval** — instance retrieval under augmentation: every test cloud is
 embedded clean (the gallery) and as ``copies`` augmented copies (queries:
@@ -29,13 +34,17 @@ rotation about the up axis by up to ±``max_angle`` degrees, anisotropic scaling
 in [0.8, 1.25], jitter σ = 0.01, point dropout up to 30 %, re-normalised to
 the unit sphere); a query is a hit when its cosine nearest neighbour in the
 gallery is the same cloud (``instance_top1``) or has the same label
-(``class_top1``).  Nothing is fitted, so the test split is the gallery (all
-items when there are fewer than two test items).
+(``class_top1``, reported only when the gallery has labels).  The instance
+identity is the label, so unlabelled data is the normal case
+(``requires = "items"``: it is chosen for any data).  Nothing is fitted
+(``label_efficiency = False``), so the test split is the gallery (all items
+when there are fewer than two test items).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -48,10 +57,10 @@ from threadpoolctl import threadpool_limits
 
 from contrastkit.core.data import TEST, Samples
 from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, mean_std
+from contrastkit.core.evaluation import EvalContext, Evaluator, FeatureBaseline, mean_std
 from contrastkit.core.probes import Probe, _check_features, _classification_metrics, grid_search
 
-__all__ = ["LinearSVMProbe", "RawD2Probe", "RetrievalEvaluator", "EVALUATORS", "d2_descriptor"]
+__all__ = ["LinearSVMProbe", "RawD2Baseline", "RetrievalEvaluator", "EVALUATORS", "d2_descriptor"]
 
 SVM_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
@@ -98,21 +107,40 @@ def d2_descriptor(points: np.ndarray, bins: int = 32, pairs: int = 4096, seed: i
     return np.concatenate([d2, radial, eig]).astype(np.float32)
 
 
-class RawD2Probe(LinearSVMProbe):
-    """The linear-SVM protocol on D2 shape distributions of the raw clouds (no encoder): the raw-feature baseline."""
+class RawD2Baseline(FeatureBaseline):
+    """D2 shape distributions of the raw clouds in place of embeddings: the non-learned baseline of shapes.
+
+    ``features(samples)`` is :func:`d2_descriptor` of every cloud (``2·bins + 3``
+    values; random pairs drawn with a fixed seed, so a cloud always gets the
+    same descriptor): it works on any clouds of the modality, e.g. the
+    augmented queries of ``retrieval``.  Nothing is fitted.  Run on its own,
+    the linear-SVM protocol of :class:`LinearSVMProbe` on these features
+    (metrics ``linear_svm.<metric>``).
+    """
 
     name = "raw_d2"
     protocol = "modelnet-linear-svm-on-d2-descriptor"
-    version = "1"
-    uses_encoder = False  # the same figures for any encoder: `evaluate --baseline` runs it once
-    description = "Baseline: the linear-SVM protocol on a hand-crafted D2 shape-distribution descriptor (no encoder)."
+    version = "2"
+    requires = "labels"
+    #: run on its own: the plugin's own linear-SVM probe (not one of core's), see :meth:`run`.
+    probes = ("linear_svm",)
+    description = "Baseline: D2 shape-distribution descriptors (Osada et al. 2002) in place of embeddings (no encoder)."
+
+    def __init__(self, bins: int = 32, pairs: int = 4096) -> None:
+        for key, v, low in (("bins", bins, 2), ("pairs", pairs, 2)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"raw_d2: {key} must be an integer >= {low}, got {v!r}.")
+        self.bins, self.pairs = bins, pairs
+
+    def features(self, samples: Samples) -> np.ndarray:
+        items = list(samples.items)
+        if not items:
+            raise DataError(f"{samples.source or 'the data'}: no clouds to describe.")
+        return np.stack([d2_descriptor(x, bins=self.bins, pairs=self.pairs) for x in items])
 
     def run(self, ctx: EvalContext) -> dict[str, float]:
-        samples = ctx.samples
-        if "d2" not in ctx._cache:
-            ctx._cache["d2"] = np.stack([d2_descriptor(x) for x in samples.items])
-        raw = EvalContext(samples=samples, embed=lambda s: ctx._cache["d2"], seeds=ctx.seeds, options=ctx.options)
-        return super().run(raw)
+        feats = replace(ctx, embed=self.embedder(ctx.samples, {**ctx.meta, **ctx.samples.meta}), _cache={})
+        return {f"linear_svm.{k}": v for k, v in LinearSVMProbe().run(feats).items()}
 
 
 def _augment_for_retrieval(items: list[np.ndarray], copies: int, seed: int, max_angle: float) -> list[np.ndarray]:
@@ -135,9 +163,13 @@ class RetrievalEvaluator(Evaluator):
 
     name = "retrieval"
     protocol = "augmented-instance-retrieval"
-    version = "1"
-    requires = "labels"
-    description = "Is the cosine nearest clean cloud of an augmented copy the same object / class? (test split)"
+    version = "2"
+    #: any clouds: the instance is the label (``class_top1`` only where labels exist).
+    requires = "items"
+    label_efficiency = False  # fits nothing on labels
+    primary_metric = "instance_top1"
+    description = ("Is the cosine nearest clean cloud of an augmented copy the same object (and class, when "
+                   "labelled)? (test split; unlabelled data welcome)")
 
     def __init__(self, copies: int = 4, max_angle: float = 180.0) -> None:
         if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
@@ -149,8 +181,6 @@ class RetrievalEvaluator(Evaluator):
 
     def run(self, ctx: EvalContext) -> dict[str, float]:
         s = ctx.samples
-        if not s.has_labels:
-            raise DataError(f"{s.source or 'the data'} has no labels; the retrieval evaluator needs labelled data.")
         if not ctx.seeds:
             raise ConfigError("evaluator 'retrieval' got no seeds; give at least one.")
         opts = dict(ctx.options.get("retrieval", {})) if isinstance(ctx.options.get("retrieval"), dict) else {}
@@ -162,7 +192,8 @@ class RetrievalEvaluator(Evaluator):
             raise DataError(f"{s.source or 'the data'}: retrieval needs at least two clouds.")
         gallery = s.subset(index)
         h = _normalise(np.asarray(ctx.embed(gallery), dtype=np.float64))
-        labels = np.array([str(l) for l in gallery.labels], dtype=object)
+        labelled = gallery.has_labels
+        labels = np.array([None if l is None else str(l) for l in gallery.labels], dtype=object) if labelled else None
         inst, cls = [], []
         for seed in ctx.seeds:
             queries = _augment_for_retrieval(list(gallery.items), copies, int(seed), max_angle)
@@ -173,10 +204,13 @@ class RetrievalEvaluator(Evaluator):
             nearest = (q @ h.T).argmax(axis=1)
             truth = np.tile(np.arange(len(index)), copies)
             inst.append(float((nearest == truth).mean()))
-            cls.append(float((labels[nearest] == labels[truth]).mean()))
+            if labelled:  # over the queries whose object has a label; an unlabelled neighbour is a miss
+                known = np.array([v is not None for v in labels[truth]])
+                cls.append(float((labels[nearest][known] == labels[truth][known]).mean()))
         out: dict[str, float] = {}
         out["instance_top1"], out["instance_top1_std"] = mean_std(inst)
-        out["class_top1"], out["class_top1_std"] = mean_std(cls)
+        if labelled:
+            out["class_top1"], out["class_top1_std"] = mean_std(cls)
         out["gallery_size"] = float(len(index))
         return out
 
@@ -187,6 +221,6 @@ def _normalise(h: np.ndarray) -> np.ndarray:
 
 EVALUATORS: dict[str, type[Evaluator]] = {
     "linear_svm": LinearSVMProbe,
-    "raw_d2": RawD2Probe,
+    "raw_d2": RawD2Baseline,
     "retrieval": RetrievalEvaluator,
 }

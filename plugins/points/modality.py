@@ -21,6 +21,7 @@ from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.modality import Modality
 
 from .readers import check_cloud
+from .options import PointsOptions
 
 #: The default recipe: a PointNet, CrossPoint-style geometric views with crops and dropout,
 #: instance-level InfoNCE; sized to train on a laptop CPU in a few minutes.
@@ -160,6 +161,7 @@ def points_modality() -> Modality:
         name="points",
         collate=collate,
         default_data="synthetic_shapes",
+        options=PointsOptions,
         defaults=DEFAULTS,
         prepare=prepare,
         batch_size=lambda b: int(b.shape[0]),

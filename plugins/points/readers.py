@@ -10,8 +10,10 @@ reading the same file twice gives the same points.
   one cloud per key).
 - :class:`MeshReader` — ``.ply``, ``.off``, ``.obj``, ``.stl`` meshes and point
   files (``.ply`` without faces, ``.xyz``) through trimesh; and folders: the
-  ModelNet layout ``<root>/<class>/{train,test}/*.off``, a folder per class
-  ``<root>/<class>/*.<ext>``, or a flat folder of unlabelled files.
+  ModelNet layout ``<root>/<class>/{train,test}/*.off``, a fixed split first
+  ``<root>/{train,test}/<class>/*`` (labelled) or ``<root>/{train,test}/*``
+  (unlabelled), a folder per class ``<root>/<class>/*.<ext>``, or a flat
+  folder of unlabelled files.
 - :class:`SyntheticShapesReader` — ``synthetic_shapes``, the procedural
   benchmark of :mod:`.procedural` (SYNTHETIC, fixed split).
 - :class:`RealMeshesReader` — ``real_meshes``, real scanned/modelled objects
@@ -198,8 +200,11 @@ class MeshReader(Reader):
     """Meshes and point files through trimesh, one file or a folder of them.
 
     Folder layouts: ``<root>/<class>/{train,test}/*`` (ModelNet: labels and the
-    official split), ``<root>/<class>/*`` (labels; core's hash split) or
-    ``<root>/*`` (unlabelled).  ``.npy`` files inside folders are read as one
+    official split), ``<root>/{train,test}/<class>/*`` (the split first: labels
+    and that split), ``<root>/{train,test}/*`` (unlabelled, that split; used
+    when the only sub-folders are exactly ``train`` and ``test``),
+    ``<root>/<class>/*`` (labels; core's hash split) or ``<root>/*``
+    (unlabelled).  ``.npy`` files inside folders are read as one
     cloud each.  Ids are the file paths relative to the root, without suffix.
     """
 
@@ -225,25 +230,29 @@ class MeshReader(Reader):
                        and not any(p.startswith(".") for p in f.relative_to(root).parts))
         if not files:
             raise DataError(f"{root}: the folder holds no point-cloud file ({', '.join(readable)}).")
+        split_first = _split_folders(root, files)
         ids, items, labels, split = [], [], [], []
         layout = None
         for f in files:
             rel = f.relative_to(root)
             parts = rel.parts
-            if len(parts) == 1:
+            if split_first and len(parts) == 2:
+                kind, label, part = "split", None, parts[0].lower()
+            elif split_first and len(parts) == 3:
+                kind, label, part = "split_classes", parts[1], parts[0].lower()
+            elif len(parts) == 1:
                 kind, label, part = "flat", None, None
-            elif len(parts) == 2:
+            elif len(parts) == 2 and not split_first:
                 kind, label, part = "classes", parts[0], None
-            elif len(parts) == 3 and parts[1].lower() in (TRAIN, TEST):
+            elif len(parts) == 3 and parts[1].lower() in (TRAIN, TEST) and not split_first:
                 kind, label, part = "modelnet", parts[0], parts[1].lower()
             else:
-                raise DataError(f"{root}: {rel} does not fit a known layout; expected <class>/<train|test>/<file>, "
-                                "<class>/<file> or <file>.")
+                raise DataError(f"{root}: {rel} does not fit a known layout; expected {LAYOUTS}.")
             if layout is None:
                 layout = kind
             elif layout != kind:
                 raise DataError(f"{root}: mixes layouts ({rel} is '{kind}', earlier files are '{layout}'); use one of "
-                                "<class>/<train|test>/<file>, <class>/<file> or <file>.")
+                                f"{LAYOUTS}.")
             if f.suffix.lower() == ".npy":
                 try:
                     item = check_cloud(np.load(f, allow_pickle=False), str(f))
@@ -258,9 +267,28 @@ class MeshReader(Reader):
             labels.append(label)
             split.append(part)
         meta: dict[str, Any] = {"granularity": "cloud", "layout": layout}
-        return Samples(ids=ids, items=items, labels=None if layout == "flat" else labels,
-                       split=split if layout == "modelnet" else None, meta=meta, source=str(root),
-                       fingerprint=file_fingerprint(*files))
+        return Samples(ids=ids, items=items, labels=None if layout in ("flat", "split") else labels,
+                       split=split if layout in ("modelnet", "split", "split_classes") else None, meta=meta,
+                       source=str(root), fingerprint=file_fingerprint(*files))
+
+
+#: The folder layouts :class:`MeshReader` reads, for its error messages.
+LAYOUTS = ("<class>/<train|test>/<file> (ModelNet), <train|test>/<class>/<file>, <train|test>/<file>, "
+           "<class>/<file> or <file>")
+
+
+def _split_folders(root: Path, files: list[Path]) -> bool:
+    """Whether ``root``'s sub-folders holding clouds are exactly ``train/`` and ``test/`` (a fixed split first);
+    a DataError when only one of the two is there (a class called 'train' would be a silent mistake)."""
+    top = {f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1}
+    named = {t.lower() for t in top}
+    if not top or not named <= {TRAIN, TEST}:
+        return False
+    if named != {TRAIN, TEST}:
+        have, lack = (TRAIN, TEST) if TRAIN in named else (TEST, TRAIN)
+        raise DataError(f"{root}: has a '{have}' folder but no '{lack}' folder with clouds; a fixed split needs both "
+                        f"train/ and test/ (rename the folder if '{have}' is a class).")
+    return True
 
 
 # --------------------------------------------------------------------------- named data sets

@@ -43,6 +43,7 @@ def register_encoders(register):
 @hookimpl
 def register_evaluators(register):
     from .forecast import EVALUATORS
+    from .minirocket import EVALUATORS as BASELINES
 
-    for name, cls in EVALUATORS.items():
+    for name, cls in {**EVALUATORS, **BASELINES}.items():
         register(cls, name=name, modality=MODALITY)

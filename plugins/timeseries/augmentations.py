@@ -45,6 +45,7 @@ __all__ = [
     "Scaling",
     "TimeWarp",
     "TimestampMask",
+    "crop_cap",
     "valid_lengths",
 ]
 
@@ -443,6 +444,25 @@ class FrequencyMask(Augmentation):
 
 # --------------------------------------------------------------------------- joint
 
+#: Rows × time steps that one training batch of crops may hold under the "auto" cap: 16,384 is a
+#: batch of 8 series × 2 views × 1,024 steps, about 0.45 GB of saved activations with the default
+#: TS2Vec encoder (64 wide, 10 blocks; measured 0.8 GB for 16 × 2,000 steps on CPU).
+STEP_BUDGET = 16_384
+#: TS2Vec's max_train_length: longer series are trained on windows of at most this many steps.
+MAX_CROP = 3_000
+#: The "auto" cap never goes below this many steps (a larger batch then costs memory instead).
+MIN_CROP = 512
+
+
+def crop_cap(batch: int, views: int, step_budget: int = STEP_BUDGET) -> int:
+    """The "auto" crop cap of :class:`ContextualCrop`: ``min(3000, max(512, step_budget // (batch·views)))``.
+
+    E.g. batch 8, 2 views, the default budget 16,384: 1,024 steps; batch 2: 3,000 (TS2Vec's
+    ``max_train_length``); batch 64: 512 (the floor).
+    """
+    return min(MAX_CROP, max(MIN_CROP, step_budget // max(1, batch * views)))
+
+
 
 class ContextualCrop(JointAugmentation):
     """K overlapping crops of each series (TS2Vec's contextual consistency).
@@ -462,17 +482,42 @@ class ContextualCrop(JointAugmentation):
     All K views therefore contain the same ``l`` time steps of each series,
     starting at index ``a_j`` of view j (see :meth:`crops`).
 
+    Long series (bounded memory): ``L`` is at most the crop cap, so that a
+    training batch holds at most about ``step_budget`` rows × steps (the
+    activations a step keeps grow with B·K·L).  With ``max_length="auto"``
+    (the default) the cap for a batch of B series and K views is
+    :func:`crop_cap` = ``min(3000, max(512, step_budget // (B·K)))`` — 3000 is
+    TS2Vec's ``max_train_length``; the floor of 512 steps keeps crops of long
+    series long enough to mean something (lower the batch size if it binds).
+    An integer ``max_length`` is a fixed cap and ``None`` none.  Series no
+    longer than the cap (every shipped data set) are cropped exactly as
+    without it.
+
     With ``same_length=True`` (the default) every view gets one length
     ``n ~ U{l .. L}`` and view j starts ``a_j`` steps before the common segment,
     ``a_j ~ U{max(0, s+n-L) .. min(s, n-l)}``: the views still share the same
     ``l`` steps, and the encoder can process all K views in one batched pass.
     """
 
-    def __init__(self, min_overlap: float = 0.5, same_length: bool = True) -> None:
-        self.min_overlap = _check_fraction(type(self).__name__, "min_overlap", min_overlap, open_low=True)
+    def __init__(self, min_overlap: float = 0.5, same_length: bool = True, max_length: int | str | None = "auto",
+                 step_budget: int = STEP_BUDGET) -> None:
+        who = type(self).__name__
+        self.min_overlap = _check_fraction(who, "min_overlap", min_overlap, open_low=True)
         if not isinstance(same_length, bool):
-            raise ConfigError(f"{type(self).__name__}: same_length must be true or false, got {same_length!r}.")
+            raise ConfigError(f"{who}: same_length must be true or false, got {same_length!r}.")
         self.same_length = same_length
+        if max_length is None or max_length == "none":
+            max_length = None
+        elif max_length != "auto":
+            max_length = check_int(who, "max_length (or \"auto\", \"none\")", max_length, 2)
+        self.max_length = max_length
+        self.step_budget = check_int(who, "step_budget", step_budget, 1)
+
+    def cap(self, b: int, k: int) -> int | None:
+        """The longest window the K crops of a batch of ``b`` series are drawn from (None: no cap)."""
+        if self.max_length == "auto":
+            return crop_cap(b, k, self.step_budget)
+        return self.max_length
 
     def crops(
         self, batch: torch.Tensor, k: int, generator: torch.Generator | None
@@ -491,6 +536,9 @@ class ContextualCrop(JointAugmentation):
         span = int(lengths[shortest])
         if span == 0:
             raise DataError(f"{who}: series at batch row {shortest} has no valid time steps.")
+        cap = self.cap(b, k)
+        if cap is not None and span > cap:  # long series: a window of `cap` steps, placed per sample below
+            span = cap
         common = _scalar_randint(max(1, math.ceil(self.min_overlap * span)), span, generator, dev)
         place = _scalar_randint(0, span - common, generator, dev)
         if self.same_length:

@@ -445,6 +445,7 @@ class ForecastEvaluator(Evaluator):
     protocol = "forecast-with-embeddings"
     version = "1"
     requires = "series"
+    label_efficiency = False  # fits on the series' own future values, never on labels
     description = "N-HiTS forecast of channel 0 with vs without PCA-reduced embeddings of the past window (MAE)."
 
     def run(self, ctx: EvalContext) -> dict[str, float]:

@@ -6,6 +6,7 @@ at the end with NaN.  NaN inside a series is a missing value.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.modality import Modality
+from .options import TimeseriesOptions
 
 #: The default recipe: TS2Vec's encoder and contextual crops, instance-level InfoNCE.
 DEFAULTS: dict[str, Any] = {
@@ -133,6 +135,34 @@ def check(samples: Samples, config: dict) -> None:
     if min(lengths) < 4:
         i = int(np.argmin(lengths))
         raise DataError(f"{samples.source or 'data'}: series {samples.ids[i]!r} has {lengths[i]} time step(s); at least 4 are needed.")
+    message = long_series_note(max(lengths), len(lengths), config)
+    if message:
+        print(f"note: {message}", file=sys.stderr)
+
+
+def long_series_note(longest: int, n: int, config: dict) -> str | None:
+    """The pretraining note on long series: the crop cap the contextual crop will use (None if it does not bind).
+
+    The batch is the configured one, or ``max(2, n)`` when the training split is smaller (as core does).
+    """
+    from .augmentations import ContextualCrop
+
+    spec = config.get("joint_view") or {}
+    if spec.get("name") != "contextual_crop":
+        return None
+    params = {k: v for k, v in spec.items() if k in ("max_length", "step_budget")}
+    crop = ContextualCrop(**params)
+    batch, views = int(config.get("batch_size") or 8), int(config.get("views") or 2)
+    if n < batch:
+        batch = max(2, n)
+    cap = crop.cap(batch, views)
+    if cap is None or longest <= cap:
+        return None
+    rule = (f"\"auto\": min(3000, max(512, step_budget {crop.step_budget} // ({batch} series × {views} views)))"
+            if crop.max_length == "auto" else "joint_view.max_length")
+    return (f"the training series have up to {longest} time steps: contextual crops are drawn from windows of at most "
+            f"{cap} steps ({rule}), so a batch holds at most {batch * views * cap:,} rows × steps; set "
+            "joint_view.max_length (steps, or \"none\") or joint_view.step_budget to change it, or --batch-size.")
 
 
 def plot_views(batch: torch.Tensor, views: list[torch.Tensor], path, title: str = "", ids=None) -> None:
@@ -169,6 +199,7 @@ def timeseries_modality() -> Modality:
         name="timeseries",
         collate=collate,
         default_data="GunPoint",
+        options=TimeseriesOptions,
         defaults=DEFAULTS,
         prepare=prepare,
         check=check,

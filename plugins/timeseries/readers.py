@@ -706,8 +706,9 @@ def read_long(path: str | Path, options: dict[str, Any] | None = None) -> Sample
         split = [None if s is None else str(s).strip().lower() for s in groups["__split"].to_list()]
         bad = [(i, s) for i, s in zip(ids, split) if s not in (TRAIN, TEST)]
         if bad:
+            value = "no value" if bad[0][1] is None else f"split {bad[0][1]!r}"
             raise DataError(
-                f"{path.name}: id {_show(bad[0][0])} has split {bad[0][1]!r} in column '{split_col}'; "
+                f"{path.name}: id {_show(bad[0][0])} has {value} in column '{split_col}'; "
                 f"expected '{TRAIN}' or '{TEST}'."
             )
     lengths = counts.tolist()

@@ -1,26 +1,28 @@
 """The raw-intensity baseline: what a probe reaches without any encoder.
 
-:class:`RawIntensityProbe` describes every item by hand-made intensity
-features — the patch average-pooled to ``grid``³ cells (flattened), a
-``bins``-bin histogram of its normalised intensities over ``[-3, 3]``, and its
-mean and standard deviation — and runs core's linear and k-NN probes on them
-under the same protocol (same split, grids chosen by CV on the training
-split, mean ± std over seeds).  Reported next to the probes on the encoder's
-embeddings, it shows what pretraining added beyond the intensities; the
-frozen encoder is not used at all.
+:class:`RawIntensityBaseline` is the volumes' non-learned baseline (a
+:class:`~contrastkit.core.evaluation.FeatureBaseline`): every item is described
+by hand-made intensity features — the patch average-pooled to ``grid``³ cells
+(flattened), a ``bins``-bin histogram of its normalised intensities over
+``[-3, 3]``, and its mean and standard deviation — in place of the encoder's
+embedding.  ``evaluate --baseline`` runs every evaluator of the comparison on
+these features (one row of the table: ``raw_intensity.<evaluator>.<metric>``);
+named on its own it fits core's linear and k-NN probes under the same protocol
+(same split, grids chosen by CV on the training split, mean ± std over seeds;
+metrics ``linear.<metric>`` and ``knn.<metric>``).  Beside the probes on the
+encoder's embeddings, it shows what pretraining added beyond the intensities;
+the frozen encoder is not used at all.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator
-from contrastkit.core.probes import KNNProbe, LinearProbe
+from contrastkit.core.evaluation import Evaluator, FeatureBaseline
 
 from .modality import collate
 
@@ -36,15 +38,20 @@ def intensity_features(batch: torch.Tensor, grid: int = 4, bins: int = 16) -> to
     return torch.cat([pooled, hist, flat.mean(1, keepdim=True), flat.std(1, keepdim=True)], dim=1)
 
 
-class RawIntensityProbe(Evaluator):
-    """Linear and k-NN probes on raw intensity features instead of embeddings (the no-encoder baseline)."""
+class RawIntensityBaseline(FeatureBaseline):
+    """Pooled intensities + histogram + mean/std of each item in place of embeddings (the no-encoder baseline).
+
+    ``features(samples)`` reads the items as a batch would (the run's
+    normalisation applied) and returns ``N × (grid³ + bins + 2)`` floats; any
+    items of the modality work.  Nothing is fitted.
+    """
 
     name = "raw_intensity"
     protocol = "raw-intensity-baseline"
-    version = "1"
+    version = "2"
     requires = "labels"
-    uses_encoder = False  # the same figures for any encoder: `evaluate --baseline` runs it once
-    description = "Linear and k-NN probes on pooled-intensity + histogram features: the baseline without an encoder."
+    probes = ("linear", "knn")
+    description = "Baseline: pooled-intensity + histogram features in place of embeddings (no encoder)."
 
     def __init__(self, grid: int = 4, bins: int = 16, batch_size: int = 256) -> None:
         for key, v in (("grid", grid), ("bins", bins), ("batch_size", batch_size)):
@@ -52,7 +59,7 @@ class RawIntensityProbe(Evaluator):
                 raise ConfigError(f"raw_intensity: {key} must be an integer ≥ 1, got {v!r}.")
         self.grid, self.bins, self.batch_size = grid, bins, batch_size
 
-    def features(self, samples) -> np.ndarray:
+    def features(self, samples: Samples) -> np.ndarray:
         items = list(samples.items)
         if not items:
             raise DataError(f"{samples.source or 'the data'}: no items to describe.")
@@ -61,17 +68,6 @@ class RawIntensityProbe(Evaluator):
             out.append(intensity_features(collate(items[s:s + self.batch_size]).float(), self.grid, self.bins))
         return torch.cat(out).numpy().astype(np.float32)
 
-    def run(self, ctx: EvalContext) -> dict[str, float]:
-        if not ctx.samples.has_labels:
-            raise DataError(f"{ctx.samples.source or 'the data'} has no labels; this evaluator needs labelled data.")
-        feats = self.features(ctx.samples)
-        raw_ctx = replace(ctx, embed=lambda _s: feats, _cache={})
-        out: dict[str, float] = {}
-        for probe in (LinearProbe(), KNNProbe()):
-            for key, val in probe.run(raw_ctx).items():
-                out[f"{probe.name}_{key}"] = val
-        return out
-
 
 #: Registered evaluators, by name.
-EVALUATORS: dict[str, type[Evaluator]] = {"raw_intensity": RawIntensityProbe}
+EVALUATORS: dict[str, type[Evaluator]] = {"raw_intensity": RawIntensityBaseline}

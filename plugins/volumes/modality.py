@@ -30,6 +30,7 @@ from contrastkit.core.modality import Modality
 
 from .readers import foreground_threshold
 from .volume import Patch
+from .options import VolumesOptions
 
 #: The default recipe: SimCLR-style instance discrimination of two overlapping 3-D crops of a patch
 #: (Chen et al. 2020; 3-D views after Taleb et al., "3D Self-Supervised Methods for Medical Imaging", 2020).
@@ -217,6 +218,7 @@ def volumes_modality() -> Modality:
         name="volumes",
         collate=collate,
         default_data="mni152-tissue",
+        options=VolumesOptions,
         defaults=DEFAULTS,
         prepare=prepare,
         check=check,

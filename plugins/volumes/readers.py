@@ -16,13 +16,21 @@ item per volume, resampled to ``volume_size`` voxels a side.
 * per voxel — a label volume of the image's shape (``data_options.labels`` =
   a file for a one-volume source or a folder of label volumes named like the
   images, or a folder with ``images/`` and ``labels/`` sub-folders): a patch's
-  label is the label voxel at its centre;
+  label is the label voxel at its centre, except values listed in
+  ``data_options.ignore_label`` (e.g. 0 = background / outside the atlas),
+  which leave the patch unlabelled (pretraining only; a ``note:`` line counts
+  them);
 * per volume — a CSV (``data_options.labels`` = ``x.csv`` or a ``labels.csv``
-  in the folder) with columns ``volume`` and ``label``, or a folder of
+  in the folder) with columns ``volume`` and ``label`` (and optionally
+  ``split``: train/test), or a folder of
   class sub-folders (``folder/<class>/<volume>.nii.gz``).
 
-**Split.**  Overlapping patches of one volume must not fall on both sides of a
-train/test split, or a probe is tested on voxels it was fitted on.  For labelled
+**Split.**  A split the source gives is used as it is: a folder with exactly
+``train/`` and ``test/`` sub-folders (each in any of the layouts above, both
+labelled the same way), or a ``split`` column in the labels CSV; all patches of
+a volume go to its side.  Otherwise: overlapping patches of one volume must not
+fall on both sides of a train/test split, or a probe is tested on voxels it
+was fitted on.  For labelled
 data with fewer than five volumes (``split = "auto"``) the space is cut into cubic blocks
 of ``split_block`` voxels, each block goes to train or test by a hash of its
 index (20% test), and a patch whose box touches blocks of both sides is
@@ -37,12 +45,13 @@ centres are drawn there only.
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import TEST, Reader, Samples, file_fingerprint, hash_split, package_path
+from contrastkit.core.data import TEST, TRAIN, Reader, Samples, file_fingerprint, hash_split, package_path
 from contrastkit.core.errors import ConfigError, DataError
 
 from .volume import VOLUME_SUFFIXES, Patch, Volume, volume_name
@@ -61,6 +70,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "split": "auto",           # "auto" | "block" | "volume"
     "split_block": None,       # default: 3 * patch_size
     "nan": "error",            # "error" | "zero"
+    "ignore_label": None,      # label value(s) of a label volume that mean "no label" (e.g. 0 = background)
 }
 GRANULARITIES = ("auto", "patch", "volume")
 SPLITS = ("auto", "block", "volume")
@@ -91,7 +101,17 @@ def resolve_options(options: dict | None) -> dict:
     opts["split_block"] = 3 * opts["patch_size"] if opts["split_block"] is None else _int_option(opts, "split_block")
     if opts["volume_index"] is not None:
         opts["volume_index"] = _int_option(opts, "volume_index", 0)
+    opts["ignore_label"] = _ignore_option(opts["ignore_label"])
     return opts
+
+
+def _ignore_option(value: Any) -> tuple[int, ...]:
+    """``data_options.ignore_label`` (None, an int or a list of ints) as a sorted tuple of ints."""
+    values = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in values):
+        raise ConfigError(f"data_options.ignore_label must be an integer label or a list of them (e.g. 0 for "
+                          f"background), got {value!r}.")
+    return tuple(sorted({int(v) for v in values}))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -184,14 +204,20 @@ def _fingerprint(paths: Sequence[str], opts: dict) -> str:
 # --------------------------------------------------------------------------- building Samples
 def patch_samples(volumes: Sequence[Volume], label_maps: Sequence[np.ndarray | None] | None, opts: dict,
                   source: str, fingerprint: str, volume_labels: Sequence[Any] | None = None,
-                  masks: Sequence[np.ndarray | None] | None = None) -> Samples:
-    """Patches of every volume: grid centres in the foreground, capped per volume, split by blocks or volumes."""
+                  masks: Sequence[np.ndarray | None] | None = None,
+                  volume_split: Sequence[str] | None = None) -> Samples:
+    """Patches of every volume: grid centres in the foreground, capped per volume, split by blocks or volumes
+    (or by ``volume_split``, the side of each volume given by the source: train/test folders, a split column)."""
     patch, stride, cap = opts["patch_size"], opts["stride"], opts["patches_per_volume"]
     split_mode = opts["split"]
-    if split_mode == "auto":
+    if volume_split is not None:
+        split_mode = "given"
+    elif split_mode == "auto":
         split_mode = "volume" if len(volumes) >= MIN_VOLUMES_FOR_VOLUME_SPLIT else "block"
     ids, items, labels, split = [], [], [], []
     labelled = label_maps is not None and any(m is not None for m in label_maps) or volume_labels is not None
+    ignore = set(opts.get("ignore_label") or ())
+    ignored = 0
     rng = np.random.default_rng(0)
     for v, vol in enumerate(volumes):
         where = vol.path or vol.key
@@ -204,6 +230,8 @@ def patch_samples(volumes: Sequence[Volume], label_maps: Sequence[np.ndarray | N
         if split_mode == "block":
             keep, sides = _block_split(vol.key, centres, patch, opts["split_block"])
             centres = centres[keep]
+        elif split_mode == "given":
+            sides = [volume_split[v]] * len(centres)
         else:
             sides = [hash_split(vol.key)] * len(centres)
         if len(centres) > cap:
@@ -219,7 +247,10 @@ def patch_samples(volumes: Sequence[Volume], label_maps: Sequence[np.ndarray | N
             items.append(Patch(vol, (x - half, y - half, z - half), (patch,) * 3, (patch,) * 3))
             split.append(s)
             if lmap is not None:
-                labels.append(_label_value(lmap[x, y, z]))
+                value = _label_value(lmap[x, y, z])
+                if value in ignore:  # e.g. background: the patch feeds pretraining, no probe
+                    value, ignored = None, ignored + 1
+                labels.append(value)
             elif volume_labels is not None:
                 labels.append(volume_labels[v])
             else:
@@ -228,9 +259,14 @@ def patch_samples(volumes: Sequence[Volume], label_maps: Sequence[np.ndarray | N
         labels = None
     meta = {"granularity": "patch", "id_columns": list(ID_COLUMNS), "patch_size": patch, "in_channels": 1,
             "volumes": len(volumes), "spacing": list(volumes[0].spacing)}
-    if not labelled or (split_mode == "block" and TEST not in split):
+    if ignore and label_maps is not None:
+        meta["ignored_label_patches"] = ignored
+        shown = ", ".join(str(v) for v in sorted(ignore))
+        print(f"note: {source}: {ignored} of {len(ids)} patches have an ignored label ({shown}) at their centre and "
+              "no label: they feed pretraining only and are left out of the probes.", file=sys.stderr)
+    if split_mode != "given" and (not labelled or (split_mode == "block" and TEST not in split)):
         # Unlabelled patches feed pretraining only (no probe to leak into), and a block split without a
-        # test side is useless: core's hash-of-id split decides.
+        # test side is useless: core's hash-of-id split decides.  A split the source gives is kept.
         split = None
     return Samples(ids=ids, items=items, labels=labels, split=split, meta=meta, source=source,
                    fingerprint=fingerprint)
@@ -242,8 +278,9 @@ def _label_value(v: Any) -> Any:
 
 
 def volume_samples(volumes: Sequence[Volume], volume_labels: Sequence[Any] | None, opts: dict, source: str,
-                   fingerprint: str) -> Samples:
-    """One item per volume, resampled to ``volume_size`` voxels a side; core's hash split by volume name."""
+                   fingerprint: str, volume_split: Sequence[str] | None = None) -> Samples:
+    """One item per volume, resampled to ``volume_size`` voxels a side; the given ``volume_split``, else core's
+    hash split by volume name."""
     size = (opts["volume_size"],) * 3
     items = []
     for vol in volumes:
@@ -252,8 +289,9 @@ def volume_samples(volumes: Sequence[Volume], volume_labels: Sequence[Any] | Non
     meta = {"granularity": "volume", "volume_size": opts["volume_size"], "patch_size": opts["volume_size"],
             "in_channels": 1, "volumes": len(volumes), "spacing": list(volumes[0].spacing)}
     return Samples(ids=[v.key for v in volumes], items=items,
-                   labels=list(volume_labels) if volume_labels is not None else None, split=None, meta=meta,
-                   source=source, fingerprint=fingerprint)
+                   labels=list(volume_labels) if volume_labels is not None else None,
+                   split=list(volume_split) if volume_split is not None else None, meta=meta, source=source,
+                   fingerprint=fingerprint)
 
 
 def _check_label_map(lmap: np.ndarray, vol: Volume, where: str) -> np.ndarray:
@@ -270,7 +308,8 @@ def _read_label_volume(path: Path, vol: Volume) -> np.ndarray:
     return _check_label_map(lab.load(), vol, str(path))
 
 
-def _read_label_csv(path: Path, keys: Sequence[str]) -> list[Any]:
+def _read_label_csv(path: Path, keys: Sequence[str]) -> tuple[list[Any], list[str] | None]:
+    """(label of each volume in ``keys``, its split from an optional ``split`` column, else None)."""
     try:
         with open(path, newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -283,7 +322,15 @@ def _read_label_csv(path: Path, keys: Sequence[str]) -> list[Any]:
     if missing:
         raise DataError(f"{path}: no label for volume {missing[0]!r} ({len(missing)} volume(s) unlabelled); "
                         "add a row 'volume,label' for each.")
-    return [table[k] for k in keys]
+    if "split" not in rows[0]:
+        return [table[k] for k in keys], None
+    sides = {}
+    for i, r in enumerate(rows, start=2):
+        side = (r["split"] or "").strip().lower()
+        if side not in (TRAIN, TEST):
+            raise DataError(f"{path}: line {i} has split {r['split']!r}; the split column holds 'train' or 'test'.")
+        sides[volume_name(r["volume"])] = side
+    return [table[k] for k in keys], [sides[k] for k in keys]
 
 
 def _volume_files(folder: Path) -> list[Path]:
@@ -317,47 +364,40 @@ class VolumeReader(Reader):
         label_opt = Path(opts["labels"]) if opts["labels"] else None
         if label_opt is not None and not label_opt.exists():
             raise DataError(f"data_options.labels: {label_opt} does not exist.")
-        voxel_label_files: list[Path | None] | None = None
-        volume_labels: list[Any] | None = None
         if path.is_dir():
-            files = _volume_files(path)
-            subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-            if not files and (path / "images").is_dir():
-                files = _volume_files(path / "images")
-                if (path / "labels").is_dir() and label_opt is None:
-                    label_opt = path / "labels"
-            elif not files and subdirs:  # folder per class
-                files, volume_labels = [], []
-                for sub in subdirs:
-                    inside = _volume_files(sub)
-                    files += inside
-                    volume_labels += [sub.name] * len(inside)
-            if not files:
-                raise DataError(f"{source}: the folder holds no volume ({', '.join(VOLUME_SUFFIXES)}).")
-            if label_opt is None and (path / "labels.csv").is_file():
-                label_opt = path / "labels.csv"
+            parts = _split_folders(path)
+            groups = [(side, *_folder_contents(sub, label_opt)) for side, sub in parts] if parts else \
+                [(None, *_folder_contents(path, label_opt))]
         else:
-            files = [path]
+            groups = [(None, [path], None, label_opt)]
+        files = [f for g in groups for f in g[1]]
         _check_unique(files, source)
         volumes = [Volume(f, index=opts["volume_index"]) for f in files]
-        keys = [v.key for v in volumes]
+        voxel_label_files: list[Path] | None = []
+        volume_labels: list[Any] | None = []
+        volume_split: list[str] | None = []
         extra: list[Path] = []
-        if label_opt is not None:
-            extra.append(label_opt)
-            if label_opt.is_file() and label_opt.name.lower().endswith(".csv"):
-                volume_labels = _read_label_csv(label_opt, keys)
-            elif label_opt.is_file():
-                if len(volumes) != 1:
-                    raise DataError(f"data_options.labels: one label volume {label_opt.name} for {len(volumes)} "
-                                    "images; give a folder of label volumes named like the images.")
-                voxel_label_files = [label_opt]
-            else:
-                found = {volume_name(p): p for p in _volume_files(label_opt)}
-                missing = [k for k in keys if k not in found]
-                if missing:
-                    raise DataError(f"{label_opt}: no label volume named {missing[0]!r} for the image of that name "
-                                    f"({len(missing)} missing).")
-                voxel_label_files = [found[k] for k in keys]
+        kinds = []
+        at = 0
+        for side, gfiles, glabels, glabel_opt in groups:
+            vols, at = volumes[at:at + len(gfiles)], at + len(gfiles)
+            vox, vlab, vsplit = _labels_of(vols, glabels, glabel_opt)
+            if glabel_opt is not None and glabel_opt not in extra:
+                extra.append(glabel_opt)
+            kinds.append("label volumes" if vox is not None else "labels per volume" if vlab is not None else
+                         "no labels")
+            if vsplit is not None and side is not None:
+                clash = next((v.key for v, s in zip(vols, vsplit) if s != side), None)
+                if clash is not None:
+                    raise DataError(f"{glabel_opt}: the split column puts {clash!r} in the other part than its "
+                                    f"folder {side}/; give the split once (folders or the column).")
+            voxel_label_files = None if vox is None or voxel_label_files is None else voxel_label_files + vox
+            volume_labels = None if vlab is None or volume_labels is None else volume_labels + list(vlab)
+            given = [side] * len(vols) if side is not None else vsplit
+            volume_split = None if given is None or volume_split is None else volume_split + list(given)
+        if len(set(kinds)) > 1:
+            raise DataError(f"{source}: train/ has {kinds[0]} but test/ has {kinds[1]}; label both parts the same "
+                            "way (or neither).")
         granularity = opts["granularity"]
         if granularity == "auto":
             granularity = "volume" if volume_labels is not None else "patch"
@@ -366,11 +406,78 @@ class VolumeReader(Reader):
             if voxel_label_files is not None:
                 raise ConfigError("data_options.granularity = \"volume\" needs labels per volume (a CSV or class "
                                   "folders), not label volumes; use granularity = \"patch\".")
-            return volume_samples(volumes, volume_labels, opts, str(source), fingerprint)
+            return volume_samples(volumes, volume_labels, opts, str(source), fingerprint, volume_split=volume_split)
         maps = None
         if voxel_label_files is not None:
             maps = [_read_label_volume(f, v) for f, v in zip(voxel_label_files, volumes)]
-        return patch_samples(volumes, maps, opts, str(source), fingerprint, volume_labels=volume_labels)
+        return patch_samples(volumes, maps, opts, str(source), fingerprint, volume_labels=volume_labels,
+                             volume_split=volume_split)
+
+
+def _split_folders(path: Path) -> list[tuple[str, Path]] | None:
+    """``[("train", path/train), ("test", path/test)]`` when the folder is split into those two sub-folders
+    (and holds no volume of its own), else None; a DataError for a half-made split layout."""
+    subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    named = {p.name.lower(): p for p in subdirs if p.name.lower() in (TRAIN, TEST)}
+    if not named:
+        return None
+    if len(named) == 1:
+        have = next(iter(named))
+        lack = TEST if have == TRAIN else TRAIN
+        raise DataError(f"{path}: has a '{have}' folder but no '{lack}' folder; a fixed split needs both train/ and "
+                        f"test/ sub-folders (rename the folder if '{have}' is a class).")
+    others = sorted(p.name for p in subdirs if p.name.lower() not in (TRAIN, TEST))
+    if others or _volume_files(path):
+        what = f"the folder '{others[0]}'" if others else f"the volume {_volume_files(path)[0].name}"
+        raise DataError(f"{path}: holds train/ and test/ and also {what}; a folder split into train/ and test/ "
+                        "keeps every volume inside those two.")
+    return [(TRAIN, named[TRAIN]), (TEST, named[TEST])]
+
+
+def _folder_contents(path: Path, label_opt: Path | None) -> tuple[list[Path], list[Any] | None, Path | None]:
+    """(volume files, labels per volume from class folders or None, the label source) of one folder:
+    volumes, ``images/`` (+ ``labels/``), or one sub-folder per class; a ``labels.csv`` inside is the label source
+    unless data_options.labels names one."""
+    files = _volume_files(path)
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    volume_labels = None
+    if not files and (path / "images").is_dir():
+        files = _volume_files(path / "images")
+        if (path / "labels").is_dir() and label_opt is None:
+            label_opt = path / "labels"
+    elif not files and subdirs:  # folder per class
+        files, volume_labels = [], []
+        for sub in subdirs:
+            inside = _volume_files(sub)
+            files += inside
+            volume_labels += [sub.name] * len(inside)
+    if not files:
+        raise DataError(f"{path}: the folder holds no volume ({', '.join(VOLUME_SUFFIXES)}).")
+    if label_opt is None and (path / "labels.csv").is_file():
+        label_opt = path / "labels.csv"
+    return files, volume_labels, label_opt
+
+
+def _labels_of(volumes: Sequence[Volume], volume_labels: list[Any] | None, label_opt: Path | None
+               ) -> tuple[list[Path] | None, list[Any] | None, list[str] | None]:
+    """(label volume of each image, or None; label of each volume, or None; split from a CSV, or None)."""
+    if label_opt is None:
+        return None, volume_labels, None
+    keys = [v.key for v in volumes]
+    if label_opt.is_file() and label_opt.name.lower().endswith(".csv"):
+        labels, split = _read_label_csv(label_opt, keys)
+        return None, labels, split
+    if label_opt.is_file():
+        if len(volumes) != 1:
+            raise DataError(f"data_options.labels: one label volume {label_opt.name} for {len(volumes)} "
+                            "images; give a folder of label volumes named like the images.")
+        return [label_opt], None, None
+    found = {volume_name(p): p for p in _volume_files(label_opt)}
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise DataError(f"{label_opt}: no label volume named {missing[0]!r} for the image of that name "
+                        f"({len(missing)} missing).")
+    return [found[k] for k in keys], None, None
 
 
 def _package_dir(package: str) -> Path | None:
@@ -474,7 +581,7 @@ class VolumeDatasets(Reader):
         labels, envelope = mni_tissue_maps(gm, wm)
         samples = patch_samples([t1], [labels], opts, "mni152-tissue", _fingerprint(list(paths.values()), opts),
                                 masks=[envelope])
-        names = [TISSUES[int(l)] for l in samples.labels]
+        names = [None if l is None else TISSUES[int(l)] for l in samples.labels]
         return Samples(ids=samples.ids, items=samples.items, labels=names, split=samples.split, meta=samples.meta,
                        source=samples.source, fingerprint=samples.fingerprint)
 

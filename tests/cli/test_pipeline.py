@@ -44,6 +44,36 @@ def test_pretrain_embed_evaluate(cli, tmp_path, tiny_data, tiny_recipe):
     assert ev["svm"]["protocol"] == "ts2vec-svm" and ev["svm"]["protocol_version"] == "2"
     assert (tmp_path / "map.png").stat().st_size > 1000
 
+    # the reviewer's table: pretrained beside both random baselines (and the plugin's non-learned ones),
+    # and label-efficiency curves fitted on the same stratified draws for every row
+    r = cli("evaluate", run, "--json", "--baseline", "--label-fractions", "0.1,0.5,1", "--curve",
+            tmp_path / "curve.png")
+    assert r.code == 0, r
+    res = json.loads(r.out)
+    rows = [row["name"] for row in res["rows"]]
+    assert rows[:3] == ["pretrained", "random_init", "random_init_fitted"]
+    m = res["metrics"]
+    assert {"svm.accuracy", "random_init.svm.accuracy", "random_init_fitted.svm.accuracy"} <= set(m)
+    entry = next(e for e in res["table"] if e["evaluator"] == "svm" and e["metric"] == "accuracy")
+    assert set(entry["rows"]) == set(rows)
+    cell = entry["rows"]["random_init"]
+    assert cell["delta"] == pytest.approx(m["svm.accuracy"] - m["random_init.svm.accuracy"])
+    le = res["label_efficiency"]
+    assert le["fractions"] == [0.1, 0.5, 1.0] and le["primary_metric"]["svm"] == "accuracy"
+    for row in rows:
+        curve = le["curves"][row]["svm"]["accuracy"]
+        assert [p["fraction"] for p in curve] == [0.1, 0.5, 1.0]
+        assert curve[-1]["mean"] == pytest.approx(res["metrics"][("" if row == "pretrained" else row + ".")
+                                                                 + "svm.accuracy"])
+    n_labels = [p["n_labels"] for p in le["curves"]["pretrained"]["svm"]["accuracy"]]
+    assert n_labels[0] < n_labels[1] < n_labels[2] == le["n_train_labels"]
+    assert (tmp_path / "curve.png").stat().st_size > 5000
+    r = cli("evaluate", run, "--baseline", "--label-fractions", "0.5,1")
+    assert r.code == 0, r
+    assert "random init, fitted norm" in r.out and "label efficiency" in r.out and "nan" not in r.out
+    r = cli("evaluate", run, "--curve", tmp_path / "c.png")
+    assert r.code == 1 and "--label-fractions" in r.err
+
 
 def test_views_picture(cli, tmp_path, tiny_data):
     out = tmp_path / "views.png"

@@ -62,7 +62,7 @@ def test_pretrain_on_is_checked(cli, tmp_path, tiny_data, tiny_recipe):
     cfg = tmp_path / "cfg.toml"
     cfg.write_text('pretrain_on = "test"\n' + tiny_recipe.read_text())
     r = cli("pretrain", "timeseries", "--data", tiny_data, "--config", cfg, "--out", tmp_path / "run", "--no-progress")
-    assert r.code == 1 and "'pretrain_on' must be" in r.err
+    assert r.code == 1 and "pretrain_on: expected one of \"train\", \"all\", got 'test'" in r.err
     assert not (tmp_path / "run").exists()
 
 

@@ -46,8 +46,15 @@ def test_pretrain_embed_evaluate(cli, tmp_path, events_files):
     r = cli("evaluate", run, "--json", "--baseline")
     assert r.code == 0, r
     m = json.loads(r.out)["metrics"]
-    assert {"entity.hgb.auroc", "entity.aggregate_baseline.hgb.auroc", "entity.majority.accuracy",
-            "random_init.entity.logistic.auroc"} <= set(m)
+    assert {"entity.hgb.auroc", "aggregates.entity.hgb.auroc", "pretrained+aggregates.entity.hgb.auroc",
+            "entity.majority.accuracy", "random_init.entity.logistic.auroc",
+            "random_init_fitted.entity.logistic.auroc"} <= set(m)
+    # the GRU keeps no normalisation statistics: the fitted random encoder is the random one, said so
+    res = json.loads(r.out)
+    assert m["random_init_fitted.entity.logistic.auroc"] == m["random_init.entity.logistic.auroc"]
+    assert any("keeps no normalisation statistics" in n for n in res["notes"])
+    names = [row["name"] for row in res["rows"]]
+    assert names == ["pretrained", "random_init", "random_init_fitted", "aggregates", "pretrained+aggregates"]
 
     r = cli("pretrain", "events", "--data", ev, "--config", cfg, "--loss", "infonce", "--out", tmp_path / "r2",
             "--epochs", "1", "--no-progress")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from contrastkit.core.data import Samples
-from contrastkit.core.evaluation import EvalContext
+from contrastkit.core.evaluation import EvalContext, stratified_subset
 from contrastkit.core.errors import DataError
-from contrastkit.plugins.events.evaluators import EntityProbe, aggregate_features
+from contrastkit.plugins.events.evaluators import AggregateBaseline, EntityProbe, aggregate_features
 from contrastkit.plugins.events.modality import prepare
 from contrastkit.plugins.events.readers import SyntheticReader, split_items
 
@@ -34,13 +34,45 @@ def synthetic_ctx(seeds=(0,)):
     return EvalContext(samples=s, embed=lambda _: h, seeds=list(seeds), meta=s.meta)
 
 
-def test_entity_probe_reports_models_baseline_and_majority():
+def test_entity_probe_reports_models_and_majority():
     m = EntityProbe()(synthetic_ctx())["metrics"]
-    for key in ("hgb.accuracy", "hgb.auroc", "logistic.accuracy", "logistic.auroc",
-                "aggregate_baseline.hgb.accuracy", "aggregate_baseline.logistic.auroc", "majority.accuracy"):
+    for key in ("hgb.accuracy", "hgb.auroc", "logistic.accuracy", "logistic.auroc", "majority.accuracy"):
         assert key in m and f"{key}_std" in m
+    assert not any(k.startswith("aggregate_baseline") for k in m)  # the aggregates are a row of their own now
     assert m["logistic.auroc"] > 0.8 and m["logistic.accuracy"] > m["majority.accuracy"]
-    assert m["aggregate_baseline.hgb.auroc"] > 0.6  # the class changes the category mix: aggregates see it
+
+
+def test_aggregate_baseline_is_the_entity_protocol_on_aggregate_features():
+    ctx = synthetic_ctx()
+    m = AggregateBaseline()(ctx)["metrics"]
+    assert m["hgb.auroc"] > 0.6  # the class changes the category mix: aggregates see it
+    # the same numbers as the entity probe fitted on aggregate_features with the categories of the training split
+    s = ctx.samples
+    train = np.array(s.split) == "train"
+    feats = aggregate_features(s.items, s.meta, train)
+    direct = EntityProbe()(EvalContext(samples=s, embed=lambda _: feats, seeds=[0], meta=s.meta))["metrics"]
+    assert m["hgb.auroc"] == pytest.approx(direct["hgb.auroc"]) and m["logistic.accuracy"] == direct["logistic.accuracy"]
+
+
+def test_entity_probe_label_fraction_fits_on_a_stratified_part():
+    ctx = synthetic_ctx()
+    fitted = []
+    probe = EntityProbe()
+    real = probe._fit_all
+
+    def spy(X_tr, y_tr, *a, **k):
+        fitted.append(list(y_tr))
+        return real(X_tr, y_tr, *a, **k)
+
+    probe._fit_all = spy
+    ctx.label_fraction, ctx.label_seed = 0.1, 3
+    probe(ctx)
+    s = ctx.samples
+    y_train = np.array([str(v) for v, sp in zip(s.labels, s.split) if sp == "train"])
+    assert len(fitted[0]) == len(stratified_subset(y_train, 0.1, 3))
+    for cls in set(y_train):  # every class kept, about a tenth of each
+        n = int((y_train == cls).sum())
+        assert [str(v) for v in fitted[0]].count(cls) == max(1, round(0.1 * n))
 
 
 def test_entity_probe_regression():
@@ -49,8 +81,8 @@ def test_entity_probe_regression():
     y = [float(len(it["time"])) + 0.5 for it in s.items]  # a number the aggregates know exactly
     s.meta["task"] = "regression"
     ctx.samples = Samples(s.ids, s.items, y, s.split, s.meta, s.source, s.fingerprint)
-    m = EntityProbe()(ctx)["metrics"]
-    assert m["aggregate_baseline.hgb.r2"] > 0.95 and "majority.r2" in m and "ridge.mae" in m
+    m = AggregateBaseline()(ctx)["metrics"]
+    assert m["hgb.r2"] > 0.95 and "majority.r2" in m and "ridge.mae" in m
 
 
 def test_entity_probe_needs_labels():

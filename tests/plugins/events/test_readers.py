@@ -146,3 +146,40 @@ def test_ambiguous_day_month_dates_warn(tmp_path, capsys):
     s = EventsReader().read(str(path), {"time_format": "%d/%m/%Y"})
     assert "both as month/day" not in capsys.readouterr().err
     assert s.items[0]["time"].tolist() == [18355.0, 18357.0]  # 3 and 5 April 2020
+
+
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_split_column_in_the_labels_table_or_the_events_table(tmp_path, events_files, out_of_core):
+    ev, lab = events_files
+    labels = pl.read_csv(lab)
+    first = labels.columns[0]
+    ids = labels[first].to_list()
+    split = ["test" if i % 4 == 0 else "train" for i in range(len(ids))]
+    with_split = tmp_path / "labels_split.csv"
+    labels.with_columns(pl.Series("split", [s.upper() if i % 7 == 0 else s for i, s in enumerate(split)])) \
+        .write_csv(with_split)
+    opts = {"labels": str(with_split), "out_of_core": out_of_core, "memory_budget_mb": 0.05}
+    s = EventsReader().read(str(ev), opts)
+    truth = dict(zip(map(str, ids), split))
+    assert s.split == [truth[str(i)] for i in s.ids]  # case and order do not matter
+    # in the events table (one value per entity); never a feature
+    events = pl.read_parquet(ev) if str(ev).endswith(".parquet") else pl.read_csv(ev)
+    id_col = next(c for c in events.columns if c in ("client_id", "id", "user"))
+    by_id = {str(i): s_ for i, s_ in zip(ids, split)}
+    events = events.with_columns(pl.col(id_col).cast(pl.String).replace_strict(by_id).alias("Split"))
+    path = tmp_path / "ev_split.parquet"
+    events.write_parquet(path)
+    s2 = EventsReader().read(str(path), {"out_of_core": out_of_core, "memory_budget_mb": 0.05})
+    assert s2.split == [truth[str(i)] for i in s2.ids]
+    assert "Split" not in s2.meta["cat_columns"] + s2.meta["num_columns"]
+
+
+def test_bad_split_values_are_one_sentence(tmp_path, events_files):
+    ev, lab = events_files
+    labels = pl.read_csv(lab)
+    bad = tmp_path / "bad_split.csv"
+    labels.with_columns(pl.lit("validation").alias("split")).write_csv(bad)
+    with pytest.raises(DataError, match=r"split column 'split' holds 'validation' .* expected 'train' or 'test'"):
+        EventsReader().read(str(ev), {"labels": str(bad)})
+    with pytest.raises(DataError, match=r"no split column 'part'"):
+        EventsReader().read(str(ev), {"split_column": "part"})

@@ -192,6 +192,44 @@ def test_modelnet_layout_gives_labels_and_the_official_split(tmp_path):
     assert s.meta["layout"] == "modelnet" and all(x.shape == (64, 3) for x in s.items)
 
 
+def test_train_test_folders_first_give_the_fixed_split(tmp_path):
+    """<root>/{train,test}/<class>/<file> (labelled) and <root>/{train,test}/<file> (unlabelled)."""
+    for part, names in (("train", ("a", "b")), ("test", ("c",))):
+        for cls in ("box", "plank"):
+            (tmp_path / "lab" / part / cls).mkdir(parents=True)
+            for name in names:
+                box_mesh().export(tmp_path / "lab" / part / cls / f"{name}.off")
+        (tmp_path / "unl" / part).mkdir(parents=True)
+        for name in names:
+            np.save(tmp_path / "unl" / part / f"{name}.npy", np.zeros((9, 3)) + len(name))
+    s = MeshReader().read(str(tmp_path / "lab"), {"num_points": 32})
+    assert s.ids == ["test/box/c", "test/plank/c", "train/box/a", "train/box/b", "train/plank/a", "train/plank/b"]
+    assert s.labels == ["box", "plank", "box", "box", "plank", "plank"]
+    assert s.split == ["test", "test", "train", "train", "train", "train"]
+    assert s.meta["layout"] == "split_classes" and s.with_split().split == s.split  # core keeps the given split
+    s = MeshReader().read(str(tmp_path / "unl"), {})
+    assert s.ids == ["test/c", "train/a", "train/b"] and s.labels is None and s.split == ["test", "train", "train"]
+    assert s.meta["layout"] == "split" and s.items[0].shape == (9, 3)
+
+
+def test_a_bad_split_layout_is_one_sentence(tmp_path):
+    (tmp_path / "only" / "train").mkdir(parents=True)
+    np.save(tmp_path / "only" / "train" / "a.npy", np.zeros((9, 3)))
+    with pytest.raises(DataError, match=r"'train' folder but no 'test' folder") as err:
+        MeshReader().read(str(tmp_path / "only"), {})
+    assert len(str(err.value).splitlines()) == 1
+    (tmp_path / "only" / "test").mkdir()
+    np.save(tmp_path / "only" / "test" / "b.npy", np.zeros((9, 3)))
+    np.save(tmp_path / "only" / "loose.npy", np.zeros((9, 3)))
+    with pytest.raises(DataError, match="mixes layouts"):
+        MeshReader().read(str(tmp_path / "only"), {})
+    (tmp_path / "only" / "loose.npy").unlink()
+    (tmp_path / "only" / "test" / "x" / "y").mkdir(parents=True)
+    np.save(tmp_path / "only" / "test" / "x" / "y" / "deep.npy", np.zeros((9, 3)))
+    with pytest.raises(DataError, match=r"test/x/y/deep.npy does not fit a known layout; expected .*<train\|test>/"):
+        MeshReader().read(str(tmp_path / "only"), {})
+
+
 def test_class_folders_and_flat_folders(tmp_path):
     (tmp_path / "c" / "a").mkdir(parents=True)
     (tmp_path / "c" / "b").mkdir()

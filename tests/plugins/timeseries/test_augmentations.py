@@ -113,7 +113,7 @@ def test_repr_shows_arguments():
     assert repr(Jitter(0.05, p=0.5)) == "Jitter(sigma=0.05, p=0.5)"
     assert repr(TimeWarp(0.1, knots=3)) == "TimeWarp(sigma=0.1, knots=3, p=1.0)"
     assert repr(RandomCrop(0.5)) == "RandomCrop(length=0.5, p=1.0)"
-    assert repr(ContextualCrop()) == "ContextualCrop(min_overlap=0.5, same_length=True)"
+    assert repr(ContextualCrop()) == "ContextualCrop(min_overlap=0.5, same_length=True, max_length='auto', step_budget=16384)"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import torch
 
 from contrastkit.core import ConfigError, DataError, Modality, Samples
 
+from .options import TabularOptions
 from .readers import check_options
 
 #: The default recipe: SCARF (Bahri et al., ICLR 2022) — corruption rate 0.6, InfoNCE with τ = 1,
@@ -154,6 +155,7 @@ def tabular_modality() -> Modality:
         name="tabular",
         collate=collate,
         default_data="breast_cancer",
+        options=TabularOptions,
         defaults=DEFAULTS,
         prepare=prepare,
         batch_size=lambda b: int(b.shape[0]),
