@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .data import TRAIN, Samples
-from .errors import DataError
+from .errors import ContrastkitError, DataError
 from .evaluation import EvalContext, FeatureBaseline, mean_std
 
 PRETRAINED = "pretrained"
@@ -159,26 +159,37 @@ def compare(host, run, samples: Samples, names: list[str], seeds: list[int], *, 
         fit_on = samples if run.config.get("pretrain_on", "train") == "all" else samples.part(TRAIN)
         from .runs import norm_layers
 
+        fitted = None
         if norm_layers(rand.encoder):
             t = time.perf_counter()
-            fitted = run.random_init(host, seed=seed, fit_norm_on=fit_on)
-            say(f"fitted the random encoder's normalisation statistics on {len(fit_on)} items "
-                f"({time.perf_counter() - t:.1f} s)")
-            rows.append(Row(RANDOM_INIT_FITTED, fitted.embed, "random",
-                            "the same random weights, BatchNorm statistics fitted on the training items"))
+            try:
+                fitted = run.random_init(host, seed=seed, fit_norm_on=fit_on)
+            except (ContrastkitError, ValueError, RuntimeError) as exc:  # e.g. a batch the norm layers refuse
+                notes.append(f"random_init_fitted could not be fitted ({_first_line(exc)}); it is random_init here.")
+            else:
+                say(f"fitted the random encoder's normalisation statistics on {len(fit_on)} items "
+                    f"({time.perf_counter() - t:.1f} s)")
         else:
             notes.append(f"encoder '{run.config['encoder']['name']}' keeps no normalisation statistics: "
                          "random_init_fitted is random_init.")
-            rows.append(Row(RANDOM_INIT_FITTED, rand.embed, "random", "no normalisation statistics to fit",
+        if fitted is not None:
+            rows.append(Row(RANDOM_INIT_FITTED, fitted.embed, "random",
+                            "the same random weights, BatchNorm statistics fitted on the training items"))
+        else:
+            rows.append(Row(RANDOM_INIT_FITTED, rand.embed, "random", "no normalisation statistics fitted",
                             same_as=RANDOM_INIT))
+        from .components import instantiate
+
         for name in feature_baselines(registry, plugin, samples):
             comp = registry.get("evaluator", name, plugin)
-            from .components import instantiate
-
-            fb = instantiate("evaluator", name, comp.obj, {})
             t = time.perf_counter()
-            embed = fb.embedder(samples, {**run.meta, **samples.meta})
-            embed(samples)
+            try:  # a baseline that cannot describe these data is left out, with a note — never the whole result
+                fb = instantiate("evaluator", name, comp.obj, {})
+                embed = fb.embedder(samples, {**run.meta, **samples.meta})
+                embed(samples)
+            except ContrastkitError as exc:
+                notes.append(f"baseline '{name}' left out: {_first_line(exc)}")
+                continue
             say(f"computed the '{name}' features ({time.perf_counter() - t:.1f} s)")
             rows.append(Row(name, embed, "baseline", fb.description or type(fb).__doc__.splitlines()[0]))
             if getattr(fb, "concat_row", False):
@@ -196,7 +207,12 @@ def compare(host, run, samples: Samples, names: list[str], seeds: list[int], *, 
         evaluations[row.name] = []
         for name in on_encoder:
             say(f"evaluating {ROW_TITLES.get(row.name, row.name)} with {name} ...")
-            evaluations[row.name].append(_evaluate(registry, plugin, ctx, name))
+            try:
+                evaluations[row.name].append(_evaluate(registry, plugin, ctx, name))
+            except ContrastkitError as exc:
+                if row.name == PRETRAINED:
+                    raise
+                notes.append(f"{row.name} with {name} left out: {_first_line(exc)}")
     if standalone:
         ctx = contexts.get(PRETRAINED) or context(run.embed)
         evaluations["standalone"] = []
@@ -228,7 +244,10 @@ def compare(host, run, samples: Samples, names: list[str], seeds: list[int], *, 
 
     if fractions:
         result["label_efficiency"] = label_efficiency(registry, plugin, rows, contexts, evaluations, evaluators,
-                                                      on_encoder, samples, list(seeds), list(fractions), say)
+                                                      on_encoder, samples, list(seeds), list(fractions), say,
+                                                      result.setdefault("notes", []))
+        if not result["notes"]:
+            del result["notes"]
     return result
 
 
@@ -290,8 +309,10 @@ def comparison_table(rows: list[Row], evaluations: dict[str, list[dict]], names:
 
 def label_efficiency(registry, plugin: str, rows: list[Row], contexts: dict[str, EvalContext],
                      evaluations: dict[str, list[dict]], evaluators: dict[str, Any], names: list[str],
-                     samples: Samples, seeds: list[int], fractions: list[float], say) -> dict[str, Any]:
+                     samples: Samples, seeds: list[int], fractions: list[float], say,
+                     notes: list[str] | None = None) -> dict[str, Any]:
     """Label-efficiency curves: each (row, evaluator that fits labels) re-fitted per fraction and draw."""
+    notes = notes if notes is not None else []
     fitting = [n for n in names if getattr(evaluators[n], "label_efficiency", True)
                and getattr(evaluators[n], "requires", "labels") == "labels"]
     y_train = _training_labels(samples)
@@ -305,19 +326,24 @@ def label_efficiency(registry, plugin: str, rows: list[Row], contexts: dict[str,
         per_eval: dict[str, dict[str, list]] = {}
         for name in fitting:
             points: dict[str, list] = {}
+            if name not in full:  # the row's evaluation was left out (see the notes)
+                continue
+            m = full[name]["metrics"]
             for f in fractions:
                 if f >= 1.0:
-                    if name not in full:
-                        continue
-                    m = full[name]["metrics"]
                     merged = {k: (m[k], m[f"{k}_std"]) for k in table_metrics(m)}
                 else:
                     say(f"label fraction {f:g}: {ROW_TITLES.get(row.name, row.name)} with {name} ...")
-                    draws = []
-                    for s in seeds:
-                        ctx = replace(contexts[row.name], seeds=[int(s)], label_fraction=float(f), label_seed=int(s))
-                        draws.append(_evaluate(registry, plugin, ctx, name)["metrics"])
-                    merged = {k: mean_std([d[k] for d in draws]) for k in table_metrics(draws[0])}
+                    try:
+                        draws = []
+                        for s in seeds:
+                            ctx = replace(contexts[row.name], seeds=[int(s)], label_fraction=float(f),
+                                          label_seed=int(s))
+                            draws.append(_evaluate(registry, plugin, ctx, name)["metrics"])
+                        merged = {k: mean_std([d[k] for d in draws]) for k in table_metrics(m)}
+                    except ContrastkitError as exc:  # e.g. too few labels at this fraction for the protocol
+                        notes.append(f"label fraction {f:g}, {row.name} with {name}: {_first_line(exc)}")
+                        merged = {k: (None, None) for k in table_metrics(m)}
                 for k, (m_, s_) in merged.items():
                     points.setdefault(k, []).append({"fraction": f, "mean": _json_num(m_), "std": _json_num(s_),
                                                      "n_labels": counts[f]})
@@ -345,6 +371,11 @@ def _subset_size(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     from .evaluation import stratified_subset
 
     return stratified_subset(y, fraction, seed)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__).rstrip(".")
 
 
 def _finite(*values: Any) -> bool:

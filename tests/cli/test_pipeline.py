@@ -75,6 +75,27 @@ def test_pretrain_embed_evaluate(cli, tmp_path, tiny_data, tiny_recipe):
     assert r.code == 1 and "--label-fractions" in r.err
 
 
+def test_a_baseline_that_cannot_describe_the_data_is_left_out_with_a_note(cli, tmp_path, tiny_data, tiny_recipe,
+                                                                         monkeypatch):
+    from contrastkit.core.errors import DataError
+    from contrastkit.plugins.timeseries.minirocket import MiniRocketBaseline
+
+    run = tmp_path / "run"
+    assert cli("pretrain", "timeseries", "--data", tiny_data, "--config", tiny_recipe, "--out", run, "--epochs", "1",
+               "--no-progress").code == 0
+
+    def refuse(self, samples):
+        raise DataError("these series are not for MiniRocket.")
+
+    monkeypatch.setattr(MiniRocketBaseline, "features", refuse)
+    r = cli("evaluate", run, "--json", "--baseline", "--label-fractions", "0.5,1")
+    assert r.code == 0, r
+    res = json.loads(r.out)
+    assert "minirocket" not in [row["name"] for row in res["rows"]]
+    assert any(n.startswith("baseline 'minirocket' left out: these series are not for MiniRocket") for n in res["notes"])
+    assert "random_init.svm.accuracy" in res["metrics"]
+
+
 def test_views_picture(cli, tmp_path, tiny_data):
     out = tmp_path / "views.png"
     r = cli("views", "timeseries", "--data", tiny_data, "--out", out, "--samples", "3", "-k", "3")
