@@ -62,10 +62,13 @@ def _mark(p: list[float], b: list[float]) -> str:
     return " ▲" if pm > bm else " ▼"
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float], eval_std: list[float] | None = None) -> str:
+    """mean ± std over pretraining seeds; with one pretraining seed, ± the evaluation seeds' std (marked ᵉ)."""
     values = [v for v in values if v is not None]
     if not values:
         return "—"
+    if len(values) == 1 and eval_std:
+        return f"{values[0]:.3f} ± {eval_std[0] or 0.0:.3f}ᵉ"
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
@@ -97,14 +100,17 @@ def summarise(entry: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
     for t in first["table"]:
         key = (t["evaluator"], t["metric"])
         per_row = {r: [] for r in rows}
+        per_std = {r: [] for r in rows}
         for run in entry["runs"]:
             e = next((x for x in run["result"]["table"] if (x["evaluator"], x["metric"]) == key), None)
             for r in rows:
                 cell = (e or {}).get("rows", {}).get(r)
                 if cell is not None and cell.get("mean") is not None:
                     per_row[r].append(cell["mean"])
+                    per_std[r].append(cell.get("std"))
         p = per_row["pretrained"]
-        cells = [_fmt(p)] + [_fmt(per_row[r]) + _mark(p, per_row[r]) for r in rows[1:]]
+        cells = [_fmt(p, per_std["pretrained"])] + [_fmt(per_row[r], per_std[r]) + _mark(p, per_row[r])
+                                                    for r in rows[1:]]
         lines.append([entry["data"], f"{t['evaluator']}.{t['metric']}", *cells])
     curves = []
     le = first.get("label_efficiency")
@@ -115,13 +121,14 @@ def summarise(entry: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
             for i, f in enumerate(le["fractions"]):
                 cells, n = [], None
                 for r in rows:
-                    vals = []
+                    vals, stds = [], []
                     for run in entry["runs"]:
                         pts = run["result"]["label_efficiency"]["curves"].get(r, {}).get(name, {}).get(metric, [])
                         if i < len(pts) and pts[i]["mean"] is not None:
                             vals.append(pts[i]["mean"])
+                            stds.append(pts[i].get("std"))
                             n = pts[i].get("n_labels")
-                    cells.append(_fmt(vals))
+                    cells.append(_fmt(vals, stds))
                 curves.append([entry["data"], f"{name}.{metric}", f"{f:g}", str(n), *cells])
             break  # the first evaluator's curve
     return rows, lines, curves

@@ -90,7 +90,7 @@ def exceeds_spread(a: float, sa: float, b: float, sb: float) -> bool | None:
     bench/quality_table.py, is the one to compare with)."""
     if any(v is None or not math.isfinite(v) for v in (a, b)):
         return None
-    if not (sa or 0.0) and not (sb or 0.0):
+    if (sa or 0.0) <= 1e-12 and (sb or 0.0) <= 1e-12:  # float noise of equal values is no spread
         return None
     return bool(abs(a - b) > (sa or 0.0) + (sb or 0.0))
 
@@ -195,7 +195,8 @@ def compare(host, run, samples: Samples, names: list[str], seeds: list[int], *, 
             if getattr(fb, "concat_row", False):
                 rows.append(Row(f"{PRETRAINED}+{name}", _concat(rows[0].embed, embed, samples), "combined",
                                 f"the pretrained embeddings and the '{name}' features side by side"))
-        standalone = [n for n in standalone if n not in {r.name for r in rows}]
+        attempted = set(feature_baselines(registry, plugin, samples))  # rows now (or left out, with a note)
+        standalone = [n for n in standalone if n not in attempted]
 
     evaluations: dict[str, list[dict]] = {}
     contexts: dict[str, EvalContext] = {}
@@ -330,8 +331,11 @@ def label_efficiency(registry, plugin: str, rows: list[Row], contexts: dict[str,
                 continue
             m = full[name]["metrics"]
             for f in fractions:
+                n_labels = counts[f]
                 if f >= 1.0:
                     merged = {k: (m[k], m[f"{k}_std"]) for k in table_metrics(m)}
+                    if "n_train" in m:  # an evaluator with its own folds says how many labels it fitted on
+                        n_labels = int(round(m["n_train"]))
                 else:
                     say(f"label fraction {f:g}: {ROW_TITLES.get(row.name, row.name)} with {name} ...")
                     try:
@@ -341,12 +345,14 @@ def label_efficiency(registry, plugin: str, rows: list[Row], contexts: dict[str,
                                           label_seed=int(s))
                             draws.append(_evaluate(registry, plugin, ctx, name)["metrics"])
                         merged = {k: mean_std([d[k] for d in draws]) for k in table_metrics(m)}
+                        if all("n_train" in d for d in draws):
+                            n_labels = int(round(float(np.mean([d["n_train"] for d in draws]))))
                     except ContrastkitError as exc:  # e.g. too few labels at this fraction for the protocol
                         notes.append(f"label fraction {f:g}, {row.name} with {name}: {_first_line(exc)}")
                         merged = {k: (None, None) for k in table_metrics(m)}
                 for k, (m_, s_) in merged.items():
                     points.setdefault(k, []).append({"fraction": f, "mean": _json_num(m_), "std": _json_num(s_),
-                                                     "n_labels": counts[f]})
+                                                     "n_labels": n_labels})
             per_eval[name] = points
         curves[row.name] = per_eval
     primary = {}

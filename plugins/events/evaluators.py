@@ -168,7 +168,8 @@ class EntityProbe(Evaluator):
     protocol = "events-entity"
     version = "1"
     requires = "labels"
-    description = "entity labels from embeddings (HistGradientBoosting, logistic/ridge) vs aggregate features"
+    description = "entity labels from embeddings (HistGradientBoosting, logistic/ridge)"
+    primary_metric = "hgb.auroc"  # CoLES reports boosting on the embeddings (accuracy or AUROC)
 
     def __init__(self, max_train: int = 50_000) -> None:
         self.max_train = int(max_train)
