@@ -45,7 +45,7 @@ def register_encoders(register):
 
 @hookimpl
 def register_evaluators(register):
-    from .evaluate import EVALUATORS
+    from .evaluators import EVALUATORS
     from .wl import WLSubtree
 
     for name, cls in EVALUATORS.items():

@@ -36,7 +36,7 @@ import torch
 from contrastkit.core.errors import ConfigError
 from contrastkit.core.views import Augmentation, JointAugmentation
 
-from .batching import (add_edges, check_batch, edge_graph, graph_sizes, is_node_batch, rank_within, select_edges,
+from .batch import (add_edges, check_batch, edge_graph, graph_sizes, is_node_batch, rank_within, select_edges,
                        select_nodes, shallow_copy)
 
 

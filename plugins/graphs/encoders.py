@@ -26,7 +26,7 @@ from torch import nn
 
 from contrastkit.core.errors import ConfigError, DataError, check_int
 
-from .batching import check_batch, is_node_batch, to_device
+from .batch import check_batch, is_node_batch, to_device
 
 POOLING = ("sum", "mean", "max")
 

@@ -32,7 +32,7 @@ import torch
 from contrastkit.core.data import TEST, TRAIN, Reader, Samples, array_fingerprint, file_fingerprint, package_path
 from contrastkit.core.errors import ConfigError, DataError
 
-from .batching import NodeRef, make_graph
+from .batch import NodeRef, make_graph
 
 NODE_ID_COLUMNS = ["graph_id", "node_id"]
 
