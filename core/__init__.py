@@ -1,7 +1,8 @@
 """contrastkit's modality-agnostic core.
 
 The public surface for plugin authors: the hook marker, the base classes of
-components and the data container.  The names are loaded on first use, so
+components (``Encoder``, ``ContrastiveLoss``, ``Augmentation``, ``Evaluator``, …)
+and the data container.  The names are loaded on first use, so
 that importing a light submodule (the pytest plugin ``contrastkit.core.testkit``,
 loaded by every pytest run where contrastkit is installed) does not import torch.
 """
@@ -15,10 +16,12 @@ from typing import Any
 _EXPORTS = {
     "Reader": "data", "Samples": "data",
     "DataOptions": "config",
+    "Encoder": "encoders",
     "ConfigError": "errors", "ContrastkitError": "errors", "DataError": "errors", "RegistryError": "errors",
     "EvalContext": "evaluation", "Evaluator": "evaluation", "FeatureBaseline": "evaluation",
     "stratified_subset": "evaluation",
     "hookimpl": "hookspecs",
+    "ContrastiveLoss": "losses.base", "LossOutput": "losses.base",
     "Modality": "modality",
     "Augmentation": "views", "Compose": "views", "JointAugmentation": "views", "ViewGenerator": "views",
     "make_generator": "views",

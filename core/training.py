@@ -31,10 +31,12 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from . import allocator, diagnostics
+from .capabilities import declared
 from .components import build_views
 from .config import config_hash, diff_keys
 from .data import TEST, TRAIN, Samples
 from .errors import ConfigError, ContrastkitError, DataError
+from .losses.base import ContrastiveLoss
 from .runs import (CARD_FILE, CKPT_DIR, CONFIG_FILE, LAST_CKPT, METRICS_FILE, build_model, embed_items,
                    atomic_write_text, load_checkpoint, move_to, write_json)
 from .rundir import check_writable, claim_run_dir
@@ -217,8 +219,9 @@ def _pretrain(host, cfg: dict, out: Path, resume: bool, progress: bool) -> dict[
         notes.append(f"batch size lowered to {batch_size}: the training split has {n} items for {world} device(s).")
     if n < 2 * world:
         raise DataError(f"{samples.source}: {n} training items cannot be split over {world} devices.")
-    codes = label_codes(train.labels) if getattr(model.loss, "uses_labels", False) else None
-    if getattr(model.loss, "uses_labels", False) and codes is None:
+    uses_labels = declared(model.loss, ContrastiveLoss, "uses_labels")
+    codes = label_codes(train.labels) if uses_labels else None
+    if uses_labels and codes is None:
         notes.append(f"loss '{cfg['loss']['name']}' uses labels, but the training data has none: "
                      "it contrasts the views of each sample only.")
     dataset = _Items(train.items, codes)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from contrastkit.core import Encoder
 from contrastkit.core.errors import ConfigError, DataError, check_int
 
 from .batch import check_batch, is_node_batch, to_device
@@ -38,7 +39,7 @@ def _activation(name: str) -> nn.Module:
     return acts[name]()
 
 
-class GraphEncoder(nn.Module):
+class GraphEncoder(Encoder):
     """Base class: :meth:`nodes` gives node representations; ``forward`` selects targets or pools graphs."""
 
     out_dim: int
