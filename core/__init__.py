@@ -17,6 +17,7 @@ _EXPORTS = {
     "Reader": "data", "Samples": "data",
     "DataOptions": "config",
     "Encoder": "encoders",
+    "available_memory": "memory",
     "ConfigError": "errors", "ContrastkitError": "errors", "DataError": "errors", "RegistryError": "errors",
     "EvalContext": "evaluation", "Evaluator": "evaluation", "FeatureBaseline": "evaluation",
     "stratified_subset": "evaluation",
