@@ -51,8 +51,9 @@ def check_augmentation(
     c = _Checker(_label("augmentation", name, cls, where))
     if isinstance(augmentation, type):
         try:
-            base = JointAugmentation if issubclass(cls, JointAugmentation) else Augmentation
-            picked = {k: v for k, v in (meta or {}).items() if k in declared(cls, base, "from_meta")}
+            keys = (declared(cls, JointAugmentation, "from_meta") if issubclass(cls, JointAugmentation)
+                    else declared(cls, Augmentation, "from_meta"))
+            picked = {k: v for k, v in (meta or {}).items() if k in keys}
             augmentation = instantiate("augmentation", name or cls.__name__, cls, dict(params or {}), picked)
         except Exception as exc:  # noqa: BLE001
             c.failed("build from its parameters", f"{cls.__name__}(**{dict(params or {})!r}) raised {_one_line(exc)}")
