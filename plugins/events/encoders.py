@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from contrastkit.core import Encoder
-from contrastkit.core.errors import ConfigError
+from contrastkit.core import ConfigError, Encoder
 
 from .batch import check_batch, encode_views
 

@@ -19,12 +19,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from contrastkit.core.data import file_fingerprint
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError, available_memory, file_fingerprint
 
 from .messages import note
 from .store import EventStore, FlatWriter, cache_root, publish, scratch_folder
-from contrastkit.core import available_memory
 from .table import _Plan, _collect_sorted, _flatten, _global_dictionaries, _meta, _note_dropped, _nothing_left, _polars_error, _sorted_checked
 
 

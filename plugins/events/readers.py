@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from contrastkit.core.data import Reader, Samples, array_fingerprint, file_fingerprint, package_path
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError, Reader, Samples, array_fingerprint, file_fingerprint, package_path
 
 from .store import EventSeq
 from .out_of_core import read_out_of_core, use_out_of_core
@@ -49,7 +48,7 @@ def read_split(ids: list, lf: pl.LazyFrame, labels_lf: pl.LazyFrame | None, opti
                id_col: str) -> list[str] | None:
     """Each entity's source split ("train"/"test") from a split column of the labels table (first) or
     of the events table (one value per entity), or None when neither has one."""
-    from contrastkit.core.data import TEST, TRAIN
+    from contrastkit.core import TEST, TRAIN
 
     table, tid, where = None, None, src
     if labels_lf is not None:

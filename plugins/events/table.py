@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import polars as pl
 
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError
 
 from .messages import note, warn
 from .store import EventStore

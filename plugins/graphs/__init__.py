@@ -7,7 +7,7 @@ Registered through the entry point ``graphs`` in contrastkit's own
 pyproject, exactly as a third-party plugin would be.
 """
 
-from contrastkit.core.hookspecs import hookimpl
+from contrastkit.core import hookimpl
 
 MODALITY = "graphs"
 

@@ -24,8 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from contrastkit.core import Encoder
-from contrastkit.core.errors import ConfigError, DataError, check_int
+from contrastkit.core import ConfigError, DataError, Encoder, check_int
 
 from .batch import check_batch, is_node_batch, to_device
 

@@ -53,9 +53,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from contrastkit.core.data import TEST, TRAIN, Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, mean_std
+from contrastkit.core import TEST, TRAIN, ConfigError, DataError, EvalContext, Evaluator, Samples, mean_std
 
 from .batch import NodeRef
 

@@ -14,9 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.modality import Modality
+from contrastkit.core import ConfigError, DataError, Modality, Samples
 
 from .batch import NodeRef, batch_size, collate, is_node_batch
 from .options import GraphsOptions
@@ -270,7 +268,7 @@ def plot_views(batch: Any, views: list[Any], path, title: str = "", ids=None) ->
     import matplotlib.pyplot as plt
     import networkx as nx
 
-    from contrastkit.core.pictures import atomic_savefig
+    from contrastkit.core import atomic_savefig
 
     node_level = is_node_batch(batch)
     n = min(batch_size(batch), 6)

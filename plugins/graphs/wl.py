@@ -48,9 +48,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, FeatureBaseline
+from contrastkit.core import ConfigError, DataError, EvalContext, FeatureBaseline, Samples
 
 from .batch import NodeRef
 

@@ -25,8 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from contrastkit.core import Encoder
-from contrastkit.core.errors import ConfigError, DataError, check_int
+from contrastkit.core import ConfigError, DataError, Encoder, check_int
 
 from .geometry import gather_points, knn, to_edge_index
 

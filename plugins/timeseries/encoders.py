@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit.core import Encoder
-from contrastkit.core.errors import ConfigError, check_int
+from contrastkit.core import ConfigError, Encoder, check_int
 
 __all__ = [
     "DilatedConvEncoder",

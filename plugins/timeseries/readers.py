@@ -28,8 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 import polars as pl
 
-from contrastkit.core.data import TEST, TRAIN, Reader, Samples, file_fingerprint, package_path
-from contrastkit.core.errors import DataError
+from contrastkit.core import TEST, TRAIN, DataError, Reader, Samples, file_fingerprint, package_path
 
 from .ts_format import TsTable, _data_lines, _parse_header, parse_ts
 

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError
 
 
 _BOOL_TAGS = {"timestamps": "timeStamps", "missing": "missing", "univariate": "univariate", "equallength": "equalLength"}

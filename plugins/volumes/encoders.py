@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit.core import Encoder
-from contrastkit.core.errors import ConfigError, DataError, check_int
+from contrastkit.core import ConfigError, DataError, Encoder, check_int
 
 POOLS = ("mean", "mean+centre", "max")
 
