@@ -16,7 +16,7 @@ from typing import Any
 _EXPORTS = {
     # data
     "Reader": "data", "Samples": "data", "TEST": "data", "TRAIN": "data", "array_fingerprint": "data",
-    "file_fingerprint": "data", "hash_split": "data", "package_path": "data",
+    "file_fingerprint": "data", "hash_split": "data", "package_path": "data", "SubsetItems": "data",
     "DataOptions": "config",
     # errors and the argument checks that raise them
     "ConfigError": "errors", "ContrastkitError": "errors", "DataError": "errors", "RegistryError": "errors",
