@@ -489,7 +489,8 @@ def bench_accuracy(args) -> dict:
 
 # --------------------------------------------------------------------------- part 5: larger than memory
 def _child_ooc(mode: str, path: str, cache: str) -> None:
-    from contrastkit.plugins.events.readers import EventsReader, available_memory
+    from contrastkit.core import available_memory
+    from contrastkit.plugins.events.readers import EventsReader
 
     t0 = time.perf_counter()
     opts = {"id_column": "client_id", "time_column": "event_time", "categorical": ["category"],

@@ -57,7 +57,7 @@ def _setup(setting: str, nodes: int, device: torch.device):
     from contrastkit.core.losses import InfoNCE
     from contrastkit.core.views import ViewGenerator
     from contrastkit.plugins.graphs.augmentations import EdgeRemove, FeatureMask, RandomChoice
-    from contrastkit.plugins.graphs.batching import NodeRef, collate, make_graph
+    from contrastkit.plugins.graphs.batch import NodeRef, collate, make_graph
     from contrastkit.plugins.graphs.encoders import GCN, GIN
     from contrastkit.plugins.graphs.modality import DEFAULTS
     from contrastkit.plugins.graphs.readers import TUReader, generate_sbm

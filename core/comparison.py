@@ -37,9 +37,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .capabilities import declared
 from .data import TRAIN, Samples
 from .errors import ContrastkitError, DataError
-from .evaluation import EvalContext, FeatureBaseline, mean_std
+from .evaluation import EvalContext, Evaluator, FeatureBaseline, mean_std
 
 PRETRAINED = "pretrained"
 RANDOM_INIT = "random_init"
@@ -72,7 +73,7 @@ def table_metrics(metrics: dict[str, float]) -> list[str]:
 
 def primary_metric(evaluator: Any, metrics: dict[str, float]) -> str | None:
     keys = table_metrics(metrics)
-    want = getattr(evaluator, "primary_metric", None)
+    want = declared(evaluator, Evaluator, "primary_metric")
     if want and want in keys:
         return want
     for preferred in ("accuracy", "auroc", "r2"):
@@ -142,7 +143,7 @@ def compare(host, run, samples: Samples, names: list[str], seeds: list[int], *, 
     options = dict(options or {})
     say = progress or (lambda _m: None)
     evaluators = {n: registry.get("evaluator", n, plugin).obj for n in names}
-    on_encoder = [n for n in names if getattr(evaluators[n], "uses_encoder", True)]
+    on_encoder = [n for n in names if declared(evaluators[n], Evaluator, "uses_encoder")]
     standalone = [n for n in names if n not in on_encoder]
 
     def context(embed) -> EvalContext:
@@ -192,7 +193,7 @@ def compare(host, run, samples: Samples, names: list[str], seeds: list[int], *, 
                 continue
             say(f"computed the '{name}' features ({time.perf_counter() - t:.1f} s)")
             rows.append(Row(name, embed, "baseline", fb.description or type(fb).__doc__.splitlines()[0]))
-            if getattr(fb, "concat_row", False):
+            if declared(fb, FeatureBaseline, "concat_row"):
                 rows.append(Row(f"{PRETRAINED}+{name}", _concat(rows[0].embed, embed, samples), "combined",
                                 f"the pretrained embeddings and the '{name}' features side by side"))
         attempted = set(feature_baselines(registry, plugin, samples))  # rows now (or left out, with a note)
@@ -314,8 +315,8 @@ def label_efficiency(registry, plugin: str, rows: list[Row], contexts: dict[str,
                      notes: list[str] | None = None) -> dict[str, Any]:
     """Label-efficiency curves: each (row, evaluator that fits labels) re-fitted per fraction and draw."""
     notes = notes if notes is not None else []
-    fitting = [n for n in names if getattr(evaluators[n], "label_efficiency", True)
-               and getattr(evaluators[n], "requires", "labels") == "labels"]
+    fitting = [n for n in names if declared(evaluators[n], Evaluator, "label_efficiency")
+               and declared(evaluators[n], Evaluator, "requires") == "labels"]
     y_train = _training_labels(samples)
     counts = {f: int(len(_subset_size(y_train, f, seeds[0]))) if len(y_train) else None for f in fractions}
     curves: dict[str, dict] = {}

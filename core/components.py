@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from .capabilities import declared
 from .config import params
+from .encoders import Encoder
 from .errors import ConfigError, ContrastkitError
 from .registry import Registry
-from .views import JointAugmentation, ViewGenerator
+from .views import Augmentation, JointAugmentation, ViewGenerator
 
 
 def instantiate(kind: str, name: str, cls: Any, kwargs: dict, meta: dict | None = None) -> Any:
@@ -44,7 +46,7 @@ def instantiate(kind: str, name: str, cls: Any, kwargs: dict, meta: dict | None 
 def build_encoder(registry: Registry, modality: str, cfg: dict, meta: dict):
     comp = registry.get("encoder", cfg["encoder"]["name"], modality)
     enc = instantiate("encoder", comp.name, comp.obj, params(cfg["encoder"]), meta)
-    if not isinstance(getattr(enc, "out_dim", None), int):
+    if not isinstance(declared(enc, Encoder, "out_dim"), int):
         raise ConfigError(f"encoder '{comp.name}' from {comp.origin()} has no integer 'out_dim' attribute.")
     return enc
 
@@ -61,7 +63,10 @@ def build_views(registry: Registry, modality: str, cfg: dict, k: int | None = No
     the training data); other parameters never are (a ``length`` in meta is not a crop length)."""
 
     def picked(obj) -> dict:
-        keys = getattr(obj, "from_meta", ())
+        if isinstance(obj, type) and issubclass(obj, JointAugmentation):
+            keys = declared(obj, JointAugmentation, "from_meta")
+        else:
+            keys = declared(obj, Augmentation, "from_meta")
         return {k: v for k, v in (meta or {}).items() if k in keys}
 
     transforms = []

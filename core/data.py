@@ -12,7 +12,7 @@ import importlib.util
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -21,14 +21,26 @@ from .errors import DataError
 TRAIN, TEST = "train", "test"
 
 
+@runtime_checkable
+class SubsetItems(Protocol):
+    """``Samples.items`` that take their own subset: ``subset(index) -> items`` of those positions.
+
+    A declared protocol rather than a base class, because items are any sequence (a list, an
+    array): the events plugin's memory-mapped ``EventStore`` implements it, so a split or a subset
+    never materialises its items one by one; any other sequence is indexed item by item.
+    """
+
+    def subset(self, index: Sequence[int]) -> Any: ...
+
+
 @dataclass
 class Samples:
     """Items of one modality with their ids, and optionally labels and a split.
 
     ``ids``      one id per item (str or int), unique.
     ``items``    the samples, in whatever form the modality's collate accepts: a list, or any
-                 sequence; a sequence with a ``subset(index)`` method (e.g. a lazy store over
-                 memory-mapped files) is subset by it, so no item is materialised.
+                 sequence; a sequence with a ``subset(index)`` method (:class:`SubsetItems`, e.g. a
+                 lazy store over memory-mapped files) is subset by it, so no item is materialised.
     ``labels``   optional per-item labels (None where unknown).
     ``split``    optional per-item "train"/"test", as the source defines it
                  (e.g. the UCR archive's official split).
@@ -70,7 +82,7 @@ class Samples:
         return replace(
             self,
             ids=[self.ids[i] for i in index],
-            items=self.items.subset(index) if callable(getattr(self.items, "subset", None))
+            items=self.items.subset(index) if isinstance(self.items, SubsetItems) and callable(self.items.subset)
             else [self.items[i] for i in index],
             labels=None if self.labels is None else [self.labels[i] for i in index],
             split=None if self.split is None else [self.split[i] for i in index],

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .capabilities import declared
 from .data import TEST, TRAIN, Samples
 from .errors import DataError
 
@@ -234,7 +235,7 @@ def default_evaluators(registry, modality: str, samples: Samples, configured: li
         cls = available.get(name)
         if cls is None:
             continue
-        req = getattr(cls, "requires", "labels")
+        req = declared(cls, Evaluator, "requires")
         if (req == "labels" and samples.has_labels and not wants_series) or (req == "series" and wants_series) or \
                 req not in ("labels", "series"):
             chosen.append(name)

@@ -7,7 +7,8 @@ a third party's.  Core's own components are registered by
 
 ``CONTRASTKIT_DISABLE_PLUGINS`` (comma-separated entry-point names) switches
 plugins off.  A plugin that fails to import, or whose hook raises, is recorded
-with its error and skipped; everything else keeps working.
+with its error and skipped, and what it registered in its earlier hooks is
+rolled back out of the registry; everything else keeps working.
 """
 
 from __future__ import annotations
@@ -143,6 +144,11 @@ class PluginHost:
                 except Exception as exc:
                     info.status = "failed"
                     info.error = str(exc) if isinstance(exc, ContrastkitError) else f"{type(exc).__name__}: {exc} (in {hook_name})"
+                    # All or nothing: what this plugin registered in its earlier hooks (or earlier in
+                    # this one) is taken out again, so a failed plugin leaves no half of itself behind.
+                    for comp in info.components:
+                        self.registry.remove(comp)
+                    info.components = []
 
     def _register_fn(self, kind: str, info: PluginInfo):
         def register(obj: Any, *, name: str | None = None, modality: str | None = None, description: str = "") -> None:

@@ -371,3 +371,8 @@ class RidgeProbe(Probe):
 
 #: The classification probes, by name.
 PROBES: dict[str, type[Probe]] = {"svm": SVMProbe, "linear": LinearProbe, "knn": KNNProbe}
+
+
+#: Public names of the feature check and the classification metrics (plugins' probes reuse them).
+check_features = _check_features
+classification_metrics = _classification_metrics

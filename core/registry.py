@@ -80,6 +80,11 @@ class Registry:
         self._items[component.key] = component
         return component
 
+    def remove(self, component: Component) -> None:
+        """Take ``component`` out again (a plugin that failed in a later hook is rolled back whole)."""
+        if self._items.get(component.key) is component:
+            del self._items[component.key]
+
     def __iter__(self) -> Iterator[Component]:
         return iter(self._items.values())
 

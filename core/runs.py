@@ -16,11 +16,15 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from torch import nn
 
 from . import allocator
+from .capabilities import declared
 from .components import build_encoder
 from .config import MOMENTUM_DEFAULTS
 from .data import Samples
+from .encoders import Encoder
 from .errors import ConfigError, DataError
 from .heads import build_head
+from .losses.base import ContrastiveLoss
+from .modality import Modality
 from .rundir import check_writable, file_mode  # noqa: F401  (check_writable: for the CLI)
 from .momentum import NegativeQueue, accepts_targets, ema_update_, make_target, momentum_at
 
@@ -105,7 +109,7 @@ class Pretrainer(nn.Module):
         self.has_target = momentum is not None
         self.queue: NegativeQueue | None = None
         if self.has_target:
-            if getattr(loss, "dense", False) or not accepts_targets(loss):
+            if declared(loss, ContrastiveLoss, "dense") or not accepts_targets(loss):
                 raise ConfigError(f"loss '{type(loss).__name__}' does not support a momentum target; "
                                   "set [momentum] enabled = false or use a loss of the InfoNCE family.")
             self.target_encoder, self.target_head = make_target(encoder), make_target(head)
@@ -115,7 +119,7 @@ class Pretrainer(nn.Module):
                     raise ConfigError(f"the negatives queue needs a head with an 'out_dim'; "
                                       f"'{type(head).__name__}' has none.")
                 self.queue = NegativeQueue(queue_size, dim)
-        if getattr(loss, "needs_queue", False) and self.queue is None:
+        if declared(loss, ContrastiveLoss, "needs_queue") and self.queue is None:
             raise ConfigError(f"loss '{type(loss).__name__}' needs the negatives queue: set [momentum] "
                               "enabled = true and queue_size > 0.")
 
@@ -125,7 +129,7 @@ class Pretrainer(nn.Module):
         views as one batch, e.g. the events plugin's), else one pass over the concatenation when the
         views are tensors of one shape, else one pass per view."""
         encoder = self.encoder if encoder is None else encoder
-        forward_views = getattr(encoder, "forward_views", None)
+        forward_views = declared(encoder, Encoder, "forward_views")
         if callable(forward_views):
             out = list(forward_views(list(views)))
             if len(out) != len(views):
@@ -138,7 +142,7 @@ class Pretrainer(nn.Module):
         return [encoder(v) for v in views]
 
     def forward(self, views: list[Any], labels: torch.Tensor | None = None):
-        if getattr(self.loss, "dense", False):
+        if declared(self.loss, ContrastiveLoss, "dense"):
             return self.loss(self.encode_dense(views), labels=labels)
         zs = [self.head(h) for h in self.encode_views(views)]
         if not self.has_target:
@@ -168,7 +172,7 @@ class Pretrainer(nn.Module):
             raise ConfigError(f"loss '{type(self.loss).__name__}' contrasts aligned positions: configure a "
                               "joint_view that aligns its views (e.g. contextual_crop) and keep the per-view "
                               "augmentations shape-preserving.")
-        dense_fn = getattr(self.encoder, "forward_timesteps", None)
+        dense_fn = declared(self.encoder, Encoder, "forward_timesteps")
         if dense_fn is None:
             raise ConfigError(f"loss '{type(self.loss).__name__}' needs an encoder with dense outputs "
                               f"(forward_timesteps); '{type(self.encoder).__name__}' has none.")
@@ -251,7 +255,7 @@ def fit_normalisation(encoder: nn.Module, modality: Any, items, device: torch.de
         m.momentum = None
         m.train()
     try:
-        custom = getattr(modality, "embed", None)
+        custom = declared(modality, Modality, "embed")
         if custom is not None:
             custom(encoder, items, device, batch_size)
         else:
@@ -269,7 +273,7 @@ def embed_items(encoder: nn.Module, modality: Any, items, device: torch.device, 
     allocator.apply_requested()  # the data are read and prepared (as at the start of training)
     was_training = encoder.training
     encoder.eval()
-    custom = getattr(modality, "embed", None)
+    custom = declared(modality, Modality, "embed")
     if custom is not None:
         try:
             h = custom(encoder, items, device, batch_size)
@@ -283,7 +287,7 @@ def embed_items(encoder: nn.Module, modality: Any, items, device: torch.device, 
         out.append(encoder(batch).float().cpu())
     encoder.train(was_training)
     if not out:
-        return np.zeros((0, getattr(encoder, "out_dim", 0)), dtype=np.float32)
+        return np.zeros((0, declared(encoder, Encoder, "out_dim") or 0), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32, copy=False)
 
 
@@ -340,16 +344,16 @@ def build_model(host, cfg: dict, meta: dict) -> Pretrainer:
     loss = build_loss(host.registry, cfg["plugin"], cfg)
     # A dense loss works on the encoder's per-position outputs: no projection head (and no unused
     # parameters for DDP to wait for).
-    head = build_head({"name": "none"} if getattr(loss, "dense", False) else cfg["head"], encoder.out_dim)
+    head = build_head({"name": "none"} if declared(loss, ContrastiveLoss, "dense") else cfg["head"], encoder.out_dim)
     mom = {**MOMENTUM_DEFAULTS, **(cfg.get("momentum") or {})}  # runs from before [momentum] lack the table
     name = cfg["loss"]["name"]
     if mom["enabled"]:
-        if getattr(loss, "dense", False) or not accepts_targets(loss):
+        if declared(loss, ContrastiveLoss, "dense") or not accepts_targets(loss):
             raise ConfigError(f"loss '{name}' does not support a momentum target; set [momentum] enabled = false "
                               "or use a loss of the InfoNCE family (e.g. infonce, mochi).")
         return Pretrainer(encoder, head, loss, momentum=float(mom["momentum"]),
                           momentum_schedule=mom["schedule"], queue_size=int(mom["queue_size"]))
-    if getattr(loss, "needs_queue", False):
+    if declared(loss, ContrastiveLoss, "needs_queue"):
         raise ConfigError(f"loss '{name}' needs the negatives queue: set [momentum] enabled = true and "
                           "queue_size > 0.")
     return Pretrainer(encoder, head, loss)

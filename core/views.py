@@ -59,6 +59,10 @@ class Augmentation(_ReprMixin):
     #: True for transforms with no randomness at p = 1 (e.g. a normalisation, a diffusion view): the
     #: conformance kit then checks that repeated calls agree instead of that they differ.
     deterministic: bool = False
+    #: Keys of the training data's ``meta`` that fill constructor parameters of the same names when
+    #: the config does not set them (e.g. slice lengths derived from the data); other ``meta`` keys
+    #: never do.  Default: none.
+    from_meta: tuple[str, ...] = ()
 
     def __init__(self, p: float = 1.0) -> None:
         if not 0.0 <= float(p) <= 1.0:
@@ -99,6 +103,11 @@ class JointAugmentation(_ReprMixin):
     ``views`` returns a list of K views, or :class:`AlignedViews` when the views
     share positions that a dense loss can use.
     """
+
+    #: Keys of the training data's ``meta`` that fill constructor parameters of the same names when
+    #: the config does not set them (e.g. slice lengths derived from the data); other ``meta`` keys
+    #: never do.  Default: none.
+    from_meta: tuple[str, ...] = ()
 
     def views(self, batch: Any, k: int, generator: torch.Generator | None) -> list[Any]:  # pragma: no cover
         raise NotImplementedError

@@ -30,6 +30,12 @@ class ContrastiveLoss(nn.Module):
     distributed: str = "local"
     #: True for losses that use labels (the trainer then passes integer label codes, −1 = unknown).
     uses_labels: bool = False
+    #: True for losses over the encoder's per-position outputs (``Encoder.forward_timesteps``) of
+    #: aligned views, e.g. TS2Vec's hierarchical loss: no projection head, no momentum target.
+    dense: bool = False
+    #: True for losses that need the momentum encoder's queue of negatives (``[momentum]`` with
+    #: ``queue_size > 0``), e.g. MoCHi; the run is refused at build time otherwise.
+    needs_queue: bool = False
 
     @staticmethod
     def check_views(views: Sequence[torch.Tensor]) -> None:

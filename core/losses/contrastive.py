@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ..distributed import gather_with_grad, is_distributed, rank, world_size
 from ..errors import ConfigError, check_positive
 from .base import ContrastiveLoss, LossOutput
-from .infonce import fill_neg_inf_, fused_applies, row_logsumexp, self_contrast
+from .kernels import fill_neg_inf_, fused_applies, row_logsumexp, self_contrast
 
 __all__ = [
     "DCL",

@@ -7,7 +7,7 @@ event dropout and time crops, encodes them with a GRU/LSTM or a transformer,
 and evaluates entity labels against the CoLES aggregate-feature baseline.
 """
 
-from contrastkit.core.hookspecs import hookimpl
+from contrastkit.core import hookimpl
 
 MODALITY = "events"
 

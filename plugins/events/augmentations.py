@@ -13,8 +13,7 @@ import math
 
 import torch
 
-from contrastkit.core.errors import ConfigError, check_int
-from contrastkit.core.views import Augmentation, JointAugmentation
+from contrastkit.core import Augmentation, ConfigError, JointAugmentation, check_int
 
 from .batch import ViewGroup, ViewSlice, check_batch, compact, gather_events, positions
 from .messages import note

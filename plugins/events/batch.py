@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError
 
 KEYS = ("cat", "num", "time", "lengths")
 _NDIM = {"cat": 3, "num": 3, "time": 2, "lengths": 1}

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from contrastkit.core.errors import ConfigError
+from contrastkit.core import ConfigError, Encoder
 
 from .batch import check_batch, encode_views
 
@@ -222,7 +222,7 @@ def _inference_recurrence(x: torch.Tensor, sizes: list[int], w_ih: torch.Tensor,
     return state, outs
 
 
-class RNNEncoder(nn.Module):
+class RNNEncoder(Encoder):
     """Embedded events → GRU (or LSTM) over the real events only → last hidden state (B × hidden).
 
     No padded step is ever computed: the events are gathered into packed (time-major, longest
@@ -354,7 +354,7 @@ class LSTMEncoder(RNNEncoder):
                          impl, absolute_time, time_origin, time_scale, inference_matmul)
 
 
-class TransformerEventEncoder(nn.Module):
+class TransformerEventEncoder(Encoder):
     """Embedded events → linear to d_model + sinusoidal positions → transformer encoder with a key
     padding mask → masked mean over the real events (B × d_model)."""
 

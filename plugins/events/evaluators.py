@@ -42,10 +42,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from contrastkit.core.data import TEST, TRAIN, Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, FeatureBaseline, mean_std
-from contrastkit.core.probes import grid_search, make_cv
+from contrastkit.core import (
+    TEST, TRAIN, ConfigError, DataError, EvalContext, Evaluator, FeatureBaseline, Samples, grid_search, make_cv,
+    mean_std,
+)
 
 from .modality import as_store, inverse_numeric
 

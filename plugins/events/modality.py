@@ -19,9 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.modality import Modality
+from contrastkit.core import ConfigError, DataError, Modality, Samples
 
 from .augmentations import resolve_slice_lengths
 from .batch import collate
@@ -307,7 +305,7 @@ def plot_views(batch: dict, views: list[dict], path, title: str = "", ids=None) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from contrastkit.core.pictures import atomic_savefig
+    from contrastkit.core import atomic_savefig
 
     n, k = int(batch["lengths"].shape[0]), len(views)
     fig, axes = plt.subplots(n, 1, figsize=(9, n * (0.28 * (k + 1) + 0.7)), squeeze=False)

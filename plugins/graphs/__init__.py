@@ -7,7 +7,7 @@ Registered through the entry point ``graphs`` in contrastkit's own
 pyproject, exactly as a third-party plugin would be.
 """
 
-from contrastkit.core.hookspecs import hookimpl
+from contrastkit.core import hookimpl
 
 MODALITY = "graphs"
 
@@ -45,7 +45,7 @@ def register_encoders(register):
 
 @hookimpl
 def register_evaluators(register):
-    from .evaluate import EVALUATORS
+    from .evaluators import EVALUATORS
     from .wl import WLSubtree
 
     for name, cls in EVALUATORS.items():

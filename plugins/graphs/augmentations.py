@@ -33,10 +33,9 @@ from typing import Any, Sequence
 
 import torch
 
-from contrastkit.core.errors import ConfigError
-from contrastkit.core.views import Augmentation, JointAugmentation
+from contrastkit.core import Augmentation, ConfigError, JointAugmentation
 
-from .batching import (add_edges, check_batch, edge_graph, graph_sizes, is_node_batch, rank_within, select_edges,
+from .batch import (add_edges, check_batch, edge_graph, graph_sizes, is_node_batch, rank_within, select_edges,
                        select_nodes, shallow_copy)
 
 
@@ -319,7 +318,7 @@ class Diffusion(GraphAugmentation):
 
 
 def _build(spec: Any) -> GraphAugmentation:
-    from contrastkit.core.components import instantiate
+    from contrastkit.core import instantiate
 
     if isinstance(spec, str):
         spec = {"name": spec}

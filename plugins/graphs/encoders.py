@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, DataError, check_int
+from contrastkit.core import ConfigError, DataError, Encoder, check_int
 
-from .batching import check_batch, is_node_batch, to_device
+from .batch import check_batch, is_node_batch, to_device
 
 POOLING = ("sum", "mean", "max")
 
@@ -38,7 +38,7 @@ def _activation(name: str) -> nn.Module:
     return acts[name]()
 
 
-class GraphEncoder(nn.Module):
+class GraphEncoder(Encoder):
     """Base class: :meth:`nodes` gives node representations; ``forward`` selects targets or pools graphs."""
 
     out_dim: int

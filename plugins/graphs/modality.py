@@ -1,7 +1,7 @@
 """The graphs modality: recipes, checks, node-level embedding and the views picture.
 
 Items are graphs (graph-level data) or node references (node-level data);
-see :mod:`.batching` for the batch they make.  The default recipe is
+see :mod:`.batch` for the batch they make.  The default recipe is
 GraphCL's unsupervised TU setting (You et al., NeurIPS 2020) on MUTAG;
 :data:`RECIPES` holds the GRACE and InfoGraph recipes for ``--config``.
 """
@@ -14,11 +14,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.modality import Modality
+from contrastkit.core import ConfigError, DataError, Modality, Samples
 
-from .batching import NodeRef, batch_size, collate, is_node_batch
+from .batch import NodeRef, batch_size, collate, is_node_batch
 from .options import GraphsOptions
 
 #: GraphCL, unsupervised TU protocol: GIN (hidden 32, 5 layers, sum pooling, layer-wise concatenation),
@@ -270,7 +268,7 @@ def plot_views(batch: Any, views: list[Any], path, title: str = "", ids=None) ->
     import matplotlib.pyplot as plt
     import networkx as nx
 
-    from contrastkit.core.pictures import atomic_savefig
+    from contrastkit.core import atomic_savefig
 
     node_level = is_node_batch(batch)
     n = min(batch_size(batch), 6)

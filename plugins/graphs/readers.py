@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastkit.core.data import TEST, TRAIN, Reader, Samples, array_fingerprint, file_fingerprint, package_path
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core import (
+    TEST, TRAIN, ConfigError, DataError, Reader, Samples, array_fingerprint, file_fingerprint, package_path,
+)
 
-from .batching import NodeRef, make_graph
+from .batch import NodeRef, make_graph
 
 NODE_ID_COLUMNS = ["graph_id", "node_id"]
 

@@ -48,11 +48,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, FeatureBaseline
+from contrastkit.core import ConfigError, DataError, EvalContext, FeatureBaseline, Samples
 
-from .batching import NodeRef
+from .batch import NodeRef
 
 UNSEEN = -1
 NORMALIZE = ("none", "l1", "l2")
@@ -276,7 +274,7 @@ class WLSubtree(FeatureBaseline):
     def run(self, ctx: EvalContext) -> dict[str, float]:
         """The ``graph_svm`` protocol (``node_logreg`` for node-level data) on the WL features; metrics
         ``graph_svm.<metric>`` (``node_logreg.<metric>``)."""
-        from .evaluate import GraphSVM, NodeLogReg
+        from .evaluators import GraphSVM, NodeLogReg
 
         node_level = bool(ctx.samples.items) and isinstance(ctx.samples.items[0], NodeRef)
         if node_level:

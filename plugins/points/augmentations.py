@@ -29,8 +29,7 @@ from typing import Any
 
 import torch
 
-from contrastkit.core.errors import ConfigError, DataError, check_number
-from contrastkit.core.views import Augmentation
+from contrastkit.core import Augmentation, ConfigError, DataError, check_number
 
 from .geometry import farthest_point_sampling, knn, resample_kept
 

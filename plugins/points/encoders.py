@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, DataError, check_int
+from contrastkit.core import ConfigError, DataError, Encoder, check_int
 
 from .geometry import gather_points, knn, to_edge_index
 
@@ -91,7 +91,7 @@ def _mlp(dims: Sequence[int], norm: bool = True, last_act: bool = True) -> nn.Se
     return nn.Sequential(*layers)
 
 
-class PointNet(nn.Module):
+class PointNet(Encoder):
     """PointNet: a shared per-point MLP, then global pooling (no input/feature transform nets).
 
     ``widths``: the per-point MLP (the last is the per-point feature width D);
@@ -160,7 +160,7 @@ class _EdgeConv(nn.Module):
         return self.mlp[1:](edges).amax(dim=2)
 
 
-class DGCNN(nn.Module):
+class DGCNN(Encoder):
     """DGCNN: EdgeConv layers on a dynamic kNN graph, recomputed in feature space at every layer.
 
     The first graph is built on x, y, z; later ones on the previous layer's

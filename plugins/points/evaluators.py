@@ -55,10 +55,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from contrastkit.core.data import TEST, Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, FeatureBaseline, mean_std
-from contrastkit.core.probes import Probe, _check_features, _classification_metrics, grid_search
+from contrastkit.core import (
+    TEST, ConfigError, DataError, EvalContext, Evaluator, FeatureBaseline, Probe, Samples, check_features,
+    classification_metrics, grid_search, mean_std,
+)
 
 __all__ = ["LinearSVMProbe", "RawD2Baseline", "RetrievalEvaluator", "EVALUATORS", "d2_descriptor"]
 
@@ -85,7 +85,7 @@ class LinearSVMProbe(Probe):
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model, c = grid_search(pipe, "svm__C", self.grid, X_tr, y_tr, seed, fallback=1.0)
-        return _classification_metrics(model, X_te, y_te), {"C": c}
+        return classification_metrics(model, X_te, y_te), {"C": c}
 
 
 def d2_descriptor(points: np.ndarray, bins: int = 32, pairs: int = 4096, seed: int = 0) -> np.ndarray:
@@ -145,7 +145,7 @@ class RawD2Baseline(FeatureBaseline):
 
 def _augment_for_retrieval(items: list[np.ndarray], copies: int, seed: int, max_angle: float) -> list[np.ndarray]:
     from .augmentations import Jitter, NormalizeSphere, PointDropout, RotateUp, Scale
-    from contrastkit.core.views import Compose, make_generator
+    from contrastkit.core import Compose, make_generator
 
     pipe = Compose([RotateUp(max_angle=max_angle), Scale(0.8, 1.25), Jitter(0.01, 0.05), PointDropout(0.3),
                     NormalizeSphere()])
@@ -200,7 +200,7 @@ class RetrievalEvaluator(Evaluator):
             q_samples = Samples(ids=[f"q{i}" for i in range(len(queries))], items=queries, meta=gallery.meta,
                                 source=gallery.source)
             q = _normalise(np.asarray(ctx.embed(q_samples), dtype=np.float64))
-            _check_features(q, h)
+            check_features(q, h)
             nearest = (q @ h.T).argmax(axis=1)
             truth = np.tile(np.arange(len(index)), copies)
             inst.append(float((nearest == truth).mean()))

@@ -16,9 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.modality import Modality
+from contrastkit.core import ConfigError, DataError, Modality, Samples
 
 from .readers import check_cloud
 from .options import PointsOptions
@@ -130,7 +128,7 @@ def plot_views(batch: torch.Tensor, views: list[torch.Tensor], path, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from contrastkit.core.pictures import atomic_savefig
+    from contrastkit.core import atomic_savefig
 
     n, k = batch.shape[0], len(views)
     fig = plt.figure(figsize=(2.8 * (k + 1), 2.8 * n))

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from contrastkit.core.data import TEST, TRAIN, Reader, Samples, array_fingerprint, file_fingerprint, package_path
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core import (
+    TEST, TRAIN, ConfigError, DataError, Reader, Samples, array_fingerprint, file_fingerprint, package_path,
+)
 
 __all__ = ["ArrayReader", "MeshReader", "SyntheticShapesReader", "RealMeshesReader", "READERS", "check_cloud",
            "sample_mesh_file"]

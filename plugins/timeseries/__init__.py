@@ -4,7 +4,7 @@ Registered through the entry point ``timeseries`` in contrastkit's own
 pyproject, exactly as a third-party plugin would be.
 """
 
-from contrastkit.core.hookspecs import hookimpl
+from contrastkit.core import hookimpl
 
 MODALITY = "timeseries"
 

@@ -31,8 +31,7 @@ from typing import Any
 
 import torch
 
-from contrastkit.core.errors import ConfigError, DataError, check_int
-from contrastkit.core.views import AlignedViews, Augmentation, JointAugmentation
+from contrastkit.core import AlignedViews, Augmentation, ConfigError, DataError, JointAugmentation, check_int
 
 __all__ = [
     "AUGMENTATIONS",

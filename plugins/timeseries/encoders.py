@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, check_int
+from contrastkit.core import ConfigError, Encoder, check_int
 
 __all__ = [
     "DilatedConvEncoder",
@@ -139,7 +139,7 @@ class _DilatedBlock(nn.Module):
         return h + residual
 
 
-class DilatedConvEncoder(nn.Module):
+class DilatedConvEncoder(Encoder):
     """TS2Vec's dilated convolutional encoder (Yue et al., "TS2Vec: Towards
     Universal Representation of Time Series", AAAI 2022).
 
@@ -261,7 +261,7 @@ def sinusoidal_encoding(length: int, dim: int, device: torch.device, dtype: torc
     return pe[:, :dim].to(dtype)
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(Encoder):
     """Transformer encoder over time steps (Vaswani et al. 2017; for time series
     e.g. Zerveas et al., "A Transformer-based Framework for Multivariate Time
     Series Representation Learning", KDD 2021).

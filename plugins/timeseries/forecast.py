@@ -65,9 +65,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, mean_std
+from contrastkit.core import ConfigError, DataError, EvalContext, Evaluator, Samples, mean_std
 
 __all__ = [
     "EVALUATORS",

@@ -47,9 +47,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError, check_int
-from contrastkit.core.evaluation import FeatureBaseline
+from contrastkit.core import ConfigError, DataError, FeatureBaseline, Samples, check_int
 
 __all__ = ["MiniRocket", "MiniRocketParameters", "MiniRocketBaseline", "fit_dilations", "quantile_sequence",
            "KERNEL_INDICES", "EVALUATORS"]

@@ -12,9 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.modality import Modality
+from contrastkit.core import ConfigError, DataError, Modality, Samples
 from .options import TimeseriesOptions
 
 #: The default recipe: TS2Vec's encoder and contextual crops, instance-level InfoNCE.
@@ -172,7 +170,7 @@ def plot_views(batch: torch.Tensor, views: list[torch.Tensor], path, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from contrastkit.core.pictures import atomic_savefig
+    from contrastkit.core import atomic_savefig
 
     n, k = batch.shape[0], len(views)
     fig, axes = plt.subplots(n, k + 1, figsize=(3.2 * (k + 1), 1.9 * n), squeeze=False, sharey="row")

@@ -24,8 +24,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from contrastkit.core.errors import ConfigError, DataError, check_number
-from contrastkit.core.views import Augmentation, JointAugmentation
+from contrastkit.core import Augmentation, ConfigError, DataError, JointAugmentation, check_number
 
 
 # --------------------------------------------------------------------------- helpers

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit.core.errors import ConfigError, DataError, check_int
+from contrastkit.core import ConfigError, DataError, Encoder, check_int
 
 POOLS = ("mean", "mean+centre", "max")
 
@@ -64,7 +64,7 @@ class BasicBlock3d(nn.Module):
         return F.relu(out + (x if self.skip is None else self.skip(x)))
 
 
-class ResNet3d(nn.Module):
+class ResNet3d(Encoder):
     """Small 3-D ResNet: a 3×3×3 stem (stride ``stem_stride``: 2 keeps a CPU fast on 16³–24³ patches), then ``len(blocks)`` stages of basic blocks whose width doubles while the
     resolution halves (stride 2 from the second stage), then pooling.
 
@@ -116,7 +116,7 @@ class ResNet3d(nn.Module):
         return torch.cat([mean, centre], dim=1)
 
 
-class ViT3d(nn.Module):
+class ViT3d(Encoder):
     """Patch-based 3-D transformer: conv3d patch embedding (kernel = stride = ``patch``), learned position
     embeddings for an input of ``input_shape`` (interpolated for other sizes), ``depth`` pre-norm blocks of
     ``heads`` heads, a final LayerNorm and mean pooling over tokens; ``out_dim`` = ``dim``."""

@@ -20,9 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import Evaluator, FeatureBaseline
+from contrastkit.core import ConfigError, DataError, Evaluator, FeatureBaseline, Samples
 
 from .modality import collate
 

@@ -24,9 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from contrastkit.core.data import Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.modality import Modality
+from contrastkit.core import ConfigError, DataError, Modality, Samples
 
 from .readers import foreground_threshold
 from .volume import Patch
@@ -188,7 +186,7 @@ def plot_views(batch: torch.Tensor, views: list[torch.Tensor], path, title: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from contrastkit.core.pictures import atomic_savefig
+    from contrastkit.core import atomic_savefig
 
     n, k = batch.shape[0], len(views)
     fig, axes = plt.subplots(n, k + 1, figsize=(3.3 * (k + 1), 1.5 * n + 0.6), squeeze=False)

@@ -51,8 +51,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.data import TEST, TRAIN, Reader, Samples, file_fingerprint, hash_split, package_path
-from contrastkit.core.errors import ConfigError, DataError
+from contrastkit.core import (
+    TEST, TRAIN, ConfigError, DataError, Reader, Samples, file_fingerprint, hash_split, package_path,
+)
 
 from .volume import VOLUME_SUFFIXES, Patch, Volume, volume_name
 

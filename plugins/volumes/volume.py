@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError
 
 #: File name endings of the volume formats.
 NIFTI_SUFFIXES = (".nii.gz", ".nii")

@@ -244,7 +244,7 @@ def test_typed_model_defaults_are_the_base_config():
 
 _READ = __import__("re").compile(r"""\b(?:options|opts|o)(?:\.get\(|\[|\.setdefault\()\s*["']([a-z_][a-z0-9_]*)["']""")
 #: modules whose ``options`` are the evaluators' (``[evaluate] options``), not ``data_options``
-_EVALUATOR_MODULES = ("evaluators.py", "evaluate.py", "forecast.py")
+_EVALUATOR_MODULES = ("evaluators.py", "forecast.py")
 
 
 @pytest.mark.parametrize("plugin", ["timeseries", "events", "graphs", "points", "volumes"])

@@ -79,3 +79,39 @@ def test_heading_parser():
     text = "## `register_x(register)`\n## register_y(a,  b)\n### `not_me(a)`\n## Prose (with brackets)\n"
     found = [(m.group("name"), _normalise(m.group("name"), m.group("args"))) for m in SIGNATURE_HEADING.finditer(text)]
     assert found == [("register_x", "register_x(register)"), ("register_y", "register_y(a, b)")]
+
+
+# ---- capabilities: the attributes of the base classes, documented with their defaults ------------
+
+_CAP_ROW = re.compile(r"^\|\s*`(?P<cls>\w+)`\s*\|\s*`(?P<attr>\w+)`\s*\|\s*`(?P<default>[^`]*)`\s*\|", re.MULTILINE)
+
+
+def documented_capabilities() -> dict[tuple[str, str], str]:
+    """``{(base class, attribute): default as written}`` from the capabilities table of docs/hooks.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## Capabilities", 1)[1].split("\n## ", 1)[0]
+    return {(m.group("cls"), m.group("attr")): m.group("default") for m in _CAP_ROW.finditer(section)}
+
+
+def test_capabilities_documented_with_their_defaults():
+    import contrastkit.core as core
+
+    caps = documented_capabilities()
+    assert len(caps) >= 10
+    for (cls_name, attr), default in caps.items():
+        cls = getattr(core, cls_name)
+        assert attr in vars(cls) or any(attr in vars(b) for b in cls.__mro__), f"{cls_name} declares no {attr}"
+        assert repr(getattr(cls, attr)) == default, (
+            f"docs/hooks.md gives {cls_name}.{attr} the default {default}, the class {getattr(cls, attr)!r}.")
+
+
+def test_every_capability_core_reads_is_documented():
+    """Every ``declared(obj, Base, "attr")`` in core names a documented (Base, attr)."""
+    caps = documented_capabilities()
+    read = set()
+    core_dir = Path(hookspecs.__file__).parent
+    for f in core_dir.rglob("*.py"):
+        for m in re.finditer(r"declared\([^,()]+(?:\([^()]*\))?[^,()]*,\s*(\w+),\s*\"(\w+)\"\)", f.read_text()):
+            read.add((m.group(1), m.group(2)))
+    assert read, "no declared(...) read found in core"
+    assert read <= set(caps), f"core reads undocumented capabilities: {sorted(read - set(caps))}"

@@ -84,11 +84,41 @@ def register_losses(register):
     register(MyLoss, name="infonce", modality="*")
 '''
 
+# registers a reader and an augmentation, then fails in a later hook (register_encoders)
+HALF = '''
+from contrastkit.core import Augmentation, Reader, hookimpl
+
+
+class HalfReader(Reader):
+    """A reader of a half-working plugin."""
+
+
+class HalfShift(Augmentation):
+    def apply(self, batch, generator):
+        return batch
+
+
+@hookimpl
+def register_readers(register):
+    register(HalfReader, name="halfreader", modality="*")
+
+
+@hookimpl
+def register_augmentations(register):
+    register(HalfShift, name="halfshift", modality="*")
+
+
+@hookimpl
+def register_encoders(register):
+    raise RuntimeError("encoders broken on purpose")
+'''
+
 PLUGINS = {  # entry-point name -> (module, distribution, version, source)
     "good": ("ckfake_good_mod", "ckfake-good", "1.0", GOOD),
     "broken": ("ckfake_broken_mod", "ckfake-broken", "0.1", BROKEN),
     "twin": ("ckfake_twin_mod", "ckfake-twin", "0.2", TWIN),
     "lossy": ("ckfake_lossy_mod", "ckfake-lossy", "3.0", LOSSY),
+    "half": ("ckfake_half_mod", "ckfake-half", "0.3", HALF),
 }
 
 
@@ -173,6 +203,29 @@ def test_duplicate_between_plugins_marks_later_failed(fake_eps):
     assert host.failures() == [twin]
 
 
+def test_plugin_failing_in_a_later_hook_is_rolled_back(fake_eps):
+    host = PluginHost(entry_points=[fake_eps["half"], fake_eps["good"]])
+    half = host.plugins["half"]
+    assert half.status == "failed"
+    assert half.error == "RuntimeError: encoders broken on purpose (in register_encoders)"
+    # nothing of it stays: neither its reader (an earlier hook) nor its augmentation
+    assert half.components == [] and half.as_dict()["registered"] == []
+    assert not [c for c in host.registry if c.plugin == "half"]
+    assert host.registry.find("reader", "halfreader") is None
+    assert host.registry.find("augmentation", "halfshift") is None
+    # the others are unaffected
+    assert host.plugins["good"].status == "loaded"
+    assert host.registry.get("augmentation", "shift", "fakemod").plugin == "good"
+    assert host.failures() == [half]
+
+
+def test_duplicate_rolls_back_the_failed_plugins_earlier_components(fake_eps):
+    host = PluginHost(entry_points=[fake_eps["twin"], fake_eps["good"]])
+    assert host.plugins["twin"].components == []
+    assert {c.plugin for c in host.registry} == {CORE_PLUGIN, "good"} | {
+        n for n, p in host.plugins.items() if p.status == "loaded"}
+
+
 def test_duplicate_of_core_component(fake_eps):
     host = PluginHost(entry_points=[fake_eps["lossy"], fake_eps["good"]])
     lossy = host.plugins["lossy"]
@@ -201,7 +254,7 @@ def test_disable_by_env(fake_eps, monkeypatch):
     assert host.plugins["twin"].status == "loaded"
     shift = host.registry.get("augmentation", "shift", "fakemod")
     assert shift.plugin == "twin" and shift.obj.__name__ == "OtherShift"
-    assert [p.name for p in host.failures()] == ["lossy"]
+    assert sorted(p.name for p in host.failures()) == ["half", "lossy"]
 
 
 def test_register_object_in_process(fake_eps):

@@ -417,7 +417,7 @@ def test_items_compare_by_value_whatever_their_container():
     import torch
     from torch_geometric.data import Data
 
-    from contrastkit.core.testkit import _same_item
+    from contrastkit.core.testkit.compare import _same_item
 
     a = {"codes": np.array([1, 2, 3]), "amount": np.array([0.5, np.nan], dtype=np.float32)}
     b = {"codes": np.array([1, 2, 3]), "amount": np.array([0.5, np.nan], dtype=np.float32)}
@@ -460,3 +460,25 @@ def test_deterministic_augmentations_are_checked_for_agreement():
     assert any("re-draw its randomness" in str(f) for f in report.failures)
     report = check_augmentation(ClaimsDeterministic(), batch, raise_=False)
     assert any("give the same result at every call" in str(f) for f in report.failures)
+
+
+def test_importing_the_kit_does_not_import_torch():
+    """pytest loads the kit (entry point pytest11) in every run where contrastkit is installed: it stays light."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contrastkit.core.testkit as k; "
+            "assert callable(k.check_plugin) and k.contrastkit_conformance is not None; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_pytest_finds_the_kit_through_its_entry_point():
+    import importlib.metadata as md
+
+    (ep,) = [e for e in md.entry_points(group="pytest11") if e.name == "contrastkit"]
+    assert ep.value == "contrastkit.core.testkit"
+    module = ep.load()
+    assert module.check_plugin is check_plugin and hasattr(module, "contrastkit_conformance")

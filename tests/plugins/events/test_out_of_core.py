@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 import contrastkit.plugins.events.modality as modality
-import contrastkit.plugins.events.readers as readers
+import contrastkit.core.memory as memory
+import contrastkit.plugins.events.out_of_core as out_of_core
 from contrastkit.core.errors import DataError
 from contrastkit.plugins.events.modality import prepare
 from contrastkit.plugins.events.readers import EventsReader
@@ -137,7 +138,7 @@ def test_numeric_scaling_fitted_on_a_uniform_sample_of_many_events(tmp_path, mon
 def test_auto_reads_out_of_core_when_memory_is_short(tmp_path, monkeypatch, capsys):
     path = awkward_table(tmp_path / "ev.parquet")
     assert not read(path).items.on_disk  # plenty of memory here
-    monkeypatch.setattr(readers, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(out_of_core, "available_memory", lambda: 1 << 20)
     s = read(path)
     assert s.items.on_disk and "reading out of core" in capsys.readouterr().err
 
@@ -200,10 +201,10 @@ def test_available_memory_respects_a_cgroup_limit(tmp_path, monkeypatch):
     (cg / "memory.max").write_text(str(512 << 20))
     (cg / "memory.current").write_text(str(300 << 20))
     (cg / "memory.stat").write_text(f"anon {200 << 20}\nfile {100 << 20}\n")
-    monkeypatch.setattr(readers, "_cgroup_memory_files", lambda: [(str(cg / "memory.max"), str(cg / "memory.current"))])
-    assert readers.available_memory() == (512 - 200) << 20  # the page cache counts as free
+    monkeypatch.setattr(memory, "_cgroup_memory_files", lambda: [(str(cg / "memory.max"), str(cg / "memory.current"))])
+    assert memory.available_memory() == (512 - 200) << 20  # the page cache counts as free
     (cg / "memory.max").write_text("max")
-    assert readers.available_memory() > (512 - 200) << 20
+    assert memory.available_memory() > (512 - 200) << 20
 
 
 @pytest.mark.parametrize("out_of_core", [False, True])

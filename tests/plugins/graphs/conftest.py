@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contrastkit.plugins.graphs.batching import NodeRef, collate, make_graph
+from contrastkit.plugins.graphs.batch import NodeRef, collate, make_graph
 
 
 def ring(n: int, features: int = 4, offset: float = 0.0, edge_dim: int | None = None):

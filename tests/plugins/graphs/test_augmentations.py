@@ -10,7 +10,7 @@ from contrastkit.core.views import make_generator
 from contrastkit.plugins.graphs.augmentations import (Diffusion, EdgeAdd, EdgeAttrMask, EdgePerturb, EdgeRemove,
                                                       FeatureDropout, FeatureMask, LocalGlobal, NodeDrop,
                                                       RandomChoice, RandomWalkSubgraph)
-from contrastkit.plugins.graphs.batching import graph_sizes
+from contrastkit.plugins.graphs.batch import graph_sizes
 
 
 def _edge_set(b):

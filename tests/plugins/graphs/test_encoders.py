@@ -8,7 +8,7 @@ import torch
 
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.testkit import conformance_tests
-from contrastkit.plugins.graphs.batching import NodeRef, collate
+from contrastkit.plugins.graphs.batch import NodeRef, collate
 from contrastkit.plugins.graphs.encoders import GAT, GCN, GIN
 from contrastkit.plugins.graphs.modality import embed
 

@@ -9,8 +9,8 @@ import torch
 from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.evaluation import EvalContext
-from contrastkit.plugins.graphs.batching import NodeRef
-from contrastkit.plugins.graphs.evaluate import GraphSVM, NodeLogReg, raw_features
+from contrastkit.plugins.graphs.batch import NodeRef
+from contrastkit.plugins.graphs.evaluators import GraphSVM, NodeLogReg, raw_features
 
 from .conftest import ring
 

@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.evaluation import EvalContext, stratified_subset
-from contrastkit.plugins.graphs.evaluate import GraphSVM, NodeLogReg
+from contrastkit.plugins.graphs.evaluators import GraphSVM, NodeLogReg
 from contrastkit.plugins.graphs.readers import EdgeListReader, PyGReader, TUReader, from_networkx
 
 from .test_readers import write_tu

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from contrastkit.core.errors import DataError
-from contrastkit.plugins.graphs.batching import NodeRef
+from contrastkit.plugins.graphs.batch import NodeRef
 from contrastkit.plugins.graphs.modality import prepare
 from contrastkit.plugins.graphs.readers import (EdgeListReader, NetworkxReader, PyGReader, SBMReader, TUReader,
                                                generate_sbm)

@@ -9,7 +9,7 @@ import torch
 from contrastkit.core.data import Samples
 from contrastkit.core.errors import ConfigError, DataError
 from contrastkit.core.evaluation import EvalContext, FeatureBaseline
-from contrastkit.plugins.graphs.batching import NodeRef, make_graph
+from contrastkit.plugins.graphs.batch import NodeRef, make_graph
 from contrastkit.plugins.graphs.modality import prepare
 from contrastkit.plugins.graphs.readers import TUReader
 from contrastkit.plugins.graphs.wl import WLSubtree

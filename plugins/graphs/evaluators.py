@@ -53,11 +53,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from contrastkit.core.data import TEST, TRAIN, Samples
-from contrastkit.core.errors import ConfigError, DataError
-from contrastkit.core.evaluation import EvalContext, Evaluator, mean_std
+from contrastkit.core import TEST, TRAIN, ConfigError, DataError, EvalContext, Evaluator, Samples, mean_std
 
-from .batching import NodeRef
+from .batch import NodeRef
 
 SVM_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
 LOGREG_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2)

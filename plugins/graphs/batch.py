@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 from torch_geometric.data import Data
 
-from contrastkit.core.errors import DataError
+from contrastkit.core import DataError
 
 #: Edge-aligned attributes that augmentations keep in step with ``edge_index``.
 EDGE_KEYS = ("edge_weight", "edge_attr")
