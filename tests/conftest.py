@@ -78,6 +78,14 @@ class CliResult:
     def __repr__(self) -> str:
         return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
 
+    def one_error_line(self) -> str:
+        """The one ``error:`` line of a failed command (exit code 1, no traceback)."""
+        assert self.code == 1, self
+        assert "Traceback" not in self.err, self.err
+        lines = [l for l in self.err.strip().splitlines() if l.startswith("error:")]
+        assert len(lines) == 1, self.err
+        return lines[0]
+
 
 @pytest.fixture
 def cli(capsys):

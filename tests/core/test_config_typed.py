@@ -21,14 +21,6 @@ def host():
     return get_host()
 
 
-def _one_error_line(r) -> str:
-    assert r.code == 1, r
-    assert "Traceback" not in r.err, r.err
-    lines = [l for l in r.err.strip().splitlines() if l.startswith("error:")]
-    assert len(lines) == 1, r.err
-    return lines[0]
-
-
 @pytest.mark.parametrize("toml,expected", [
     ('[data_options]\nid_colum = "id"\n', "error: data_options.id_colum: unknown key; did you mean 'id_column'?"),
     ('[data_options]\nnormalise = "instance"\n', "error: data_options.normalise: unknown key; did you mean 'normalize'?"),
@@ -55,7 +47,7 @@ def test_bad_config_one_error_and_nothing_created(cli, tmp_path, toml, expected)
     cfg.write_text(toml)
     run = tmp_path / "run"
     r = cli("pretrain", "timeseries", "--data", tmp_path / "never-read.parquet", "--config", cfg, "--out", run)
-    line = _one_error_line(r)
+    line = r.one_error_line()
     assert line.startswith(expected), line
     assert not run.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
@@ -168,7 +160,7 @@ def test_config_show_and_schema_cli(cli, tmp_path):
     assert opts["additionalProperties"] is False and "ignore_label" in opts["properties"]
     assert schema["properties"]["evaluate"]["$ref"].endswith("EvaluateConfig")
     r = cli("config", "show", tmp_path)
-    assert "not a contrastkit run directory" in _one_error_line(r)
+    assert "not a contrastkit run directory" in r.one_error_line()
 
 
 # ---------------------------------------------------------------------------- property test

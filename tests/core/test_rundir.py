@@ -16,14 +16,6 @@ from contrastkit.core.errors import ConfigError
 from contrastkit.core.rundir import LOCK_FILE, check_writable, claim_run_dir, file_mode
 
 
-def _one_error_line(r) -> str:
-    assert r.code == 1, r
-    assert "Traceback" not in r.err, r.err
-    lines = [l for l in r.err.strip().splitlines() if l.startswith("error:")]
-    assert len(lines) == 1, r.err
-    return lines[0]
-
-
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -86,7 +78,7 @@ def test_second_pretrain_into_a_live_run_is_refused(cli, tmp_path, tiny_data, ti
     _lock(run, os.getpid())
     r = cli("pretrain", "timeseries", "--data", tiny_data, "--config", tiny_recipe, "--out", run, "--epochs", "1",
             "--no-progress")
-    line = _one_error_line(r)
+    line = r.one_error_line()
     assert "another run" in line and "is writing there" in line and str(run) in line
     assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE]  # nothing written by the refused run
 
@@ -96,7 +88,7 @@ def test_unwritable_out_for_pretrain(cli, tmp_path, tiny_data):
     blocker.write_text("x")
     for out in (blocker / "run", "/proc/contrastkit-no/run"):
         r = cli("pretrain", "timeseries", "--data", tiny_data, "--out", out, "--epochs", "1")
-        line = _one_error_line(r)
+        line = r.one_error_line()
         assert line.startswith(f"error: --out {out}: "), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "series.parquet"]
 
@@ -140,7 +132,7 @@ def test_modes_and_unwritable_embed_evaluate_out(cli, tmp_path, tiny_data, tiny_
     for cmd, name in (("embed", "e.parquet"), ("evaluate", "r.json")):
         for out in (blocker / name, f"/proc/contrastkit-no/{name}"):
             r = cli(cmd, run, "--data", tiny_data, "--out", out)
-            line = _one_error_line(r)
+            line = r.one_error_line()
             assert line.startswith(f"error: --out {out}: "), line
 
 
@@ -188,7 +180,7 @@ def test_two_real_pretrains_into_one_out(cli, tmp_path, tiny_data, tiny_recipe, 
         for extra in ([], ["--resume"]):
             r = cli("pretrain", "timeseries", "--data", tiny_data, "--config", tiny_recipe, "--out", run,
                     "--epochs", "200", "--no-progress", *extra)
-            line = _one_error_line(r)
+            line = r.one_error_line()
             if extra:
                 assert f"another run (pid {proc.pid}, started" in line, line
             else:  # without --resume the run that is there is refused first
