@@ -57,6 +57,9 @@ BASE_CONFIG: dict[str, Any] = {
     "lr": 1e-3,
     "weight_decay": 1e-5,
     "warmup_epochs": 0,
+    # "swa": the exported encoder is the running average of the encoder's weights over every optimiser
+    # step (TS2Vec's torch.optim.swa_utils.AveragedModel); "none": the last weights.
+    "weight_average": "none",
     "devices": 1,
     "accelerator": "auto",
     "precision": "32-true",
@@ -73,6 +76,10 @@ BASE_CONFIG: dict[str, Any] = {
 
 #: Keys that may change between a run and its resumption.
 NOT_HASHED = ("epochs", "max_steps", "devices", "num_workers", "accelerator", "keep_checkpoints")
+
+#: Keys added after runs were first saved: hashed only when they differ from this value, so that the
+#: hash (and --resume) of a run saved before the key existed is unchanged.
+HASHED_UNLESS = {"weight_average": "none"}
 
 
 #: Tables that name a component: a table naming another component replaces the old one whole
@@ -162,6 +169,7 @@ class RunConfig(_Table):
     lr: Annotated[float, at.Gt(0)] = _B["lr"]
     weight_decay: Annotated[float, at.Ge(0)] = _B["weight_decay"]
     warmup_epochs: Annotated[float, at.Ge(0)] = _B["warmup_epochs"]
+    weight_average: Literal["none", "swa"] = _B["weight_average"]
     devices: Annotated[int, at.Ge(1)] = _B["devices"]
     accelerator: str = _B["accelerator"]
     precision: str | int = _B["precision"]
@@ -548,7 +556,8 @@ def params(section: dict) -> dict:
 
 # ============================================================================ hashing and diffs
 def config_hash(cfg: dict) -> str:
-    hashed = {k: v for k, v in cfg.items() if k not in NOT_HASHED}
+    hashed = {k: v for k, v in cfg.items()
+              if k not in NOT_HASHED and not (k in HASHED_UNLESS and v == HASHED_UNLESS[k])}
     blob = json.dumps(hashed, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

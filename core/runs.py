@@ -99,12 +99,23 @@ class Pretrainer(nn.Module):
     :meth:`update_target` after every optimiser step.  Target and queue are
     submodules, so they are saved in the checkpoints and a resume is exact;
     ``load_run`` reads only the online encoder.
+
+    With ``average=True`` it also holds ``average_encoder``, the running mean
+    of the encoder's weights after every optimiser step (stochastic weight
+    averaging from the first step, as TS2Vec does; buffers such as BatchNorm
+    statistics are the online encoder's).  The trainer calls
+    :meth:`update_average` after every optimiser step; ``load_run`` then reads
+    the averaged encoder, so embedding, evaluation and export use it.
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, loss: nn.Module, momentum: float | None = None,
-                 momentum_schedule: str = "constant", queue_size: int = 0) -> None:
+                 momentum_schedule: str = "constant", queue_size: int = 0, average: bool = False) -> None:
         super().__init__()
         self.encoder, self.head, self.loss = encoder, head, loss
+        self.has_average = bool(average)
+        if self.has_average:
+            self.average_encoder = make_target(encoder)
+            self.register_buffer("n_averaged", torch.zeros((), dtype=torch.long))
         self.momentum, self.momentum_schedule = momentum, momentum_schedule
         self.has_target = momentum is not None
         self.queue: NegativeQueue | None = None
@@ -164,6 +175,18 @@ class Pretrainer(nn.Module):
         ema_update_(self.target_encoder, self.encoder, m)
         ema_update_(self.target_head, self.head, m)
         return m
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """Fold the encoder's current weights into the running mean (the first call copies them)."""
+        if not self.has_average:
+            return
+        n = int(self.n_averaged)
+        for avg, p in zip(self.average_encoder.parameters(), self.encoder.parameters()):
+            avg.mul_(n / (n + 1)).add_(p.detach(), alpha=1.0 / (n + 1))
+        for avg, b in zip(self.average_encoder.buffers(), self.encoder.buffers()):
+            avg.copy_(b)
+        self.n_averaged += 1
 
     def encode_dense(self, views: list[Any]) -> list[torch.Tensor]:
         """Dense representations (B × T × D) of the positions all views share, for dense losses."""
@@ -323,7 +346,9 @@ def load_run(path: str | Path, host, encoder_options: dict | None = None) -> Run
     modality = host.modality(config["plugin"])
     meta = ckpt.get("meta", {})
     encoder = build_encoder(host.registry, config["plugin"], config, meta)
-    enc_state = {k[len("encoder."):]: v for k, v in ckpt["model"].items() if k.startswith("encoder.")}
+    # A run with weight averaging exports the averaged encoder (once it has seen a step).
+    prefix = "average_encoder." if int(ckpt["model"].get("n_averaged", 0)) > 0 else "encoder."
+    enc_state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
     try:
         encoder.load_state_dict(enc_state)
     except RuntimeError as exc:
@@ -347,13 +372,15 @@ def build_model(host, cfg: dict, meta: dict) -> Pretrainer:
     head = build_head({"name": "none"} if declared(loss, ContrastiveLoss, "dense") else cfg["head"], encoder.out_dim)
     mom = {**MOMENTUM_DEFAULTS, **(cfg.get("momentum") or {})}  # runs from before [momentum] lack the table
     name = cfg["loss"]["name"]
+    average = cfg.get("weight_average", "none") == "swa"
     if mom["enabled"]:
         if declared(loss, ContrastiveLoss, "dense") or not accepts_targets(loss):
             raise ConfigError(f"loss '{name}' does not support a momentum target; set [momentum] enabled = false "
                               "or use a loss of the InfoNCE family (e.g. infonce, mochi).")
         return Pretrainer(encoder, head, loss, momentum=float(mom["momentum"]),
-                          momentum_schedule=mom["schedule"], queue_size=int(mom["queue_size"]))
+                          momentum_schedule=mom["schedule"], queue_size=int(mom["queue_size"]),
+                          average=average)
     if declared(loss, ContrastiveLoss, "needs_queue"):
         raise ConfigError(f"loss '{name}' needs the negatives queue: set [momentum] enabled = true and "
                           "queue_size > 0.")
-    return Pretrainer(encoder, head, loss)
+    return Pretrainer(encoder, head, loss, average=average)

@@ -404,6 +404,8 @@ class _Pretraining:
                     scheduler.step()
                     if unwrapped.has_target:  # the EMA target follows the updated weights (same on every rank)
                         unwrapped.update_target(epoch * steps_per_epoch + step, self.total_steps)
+                    if unwrapped.has_average:  # the running mean of the weights, exported by load_run
+                        unwrapped.update_average()
                     # No host sync per step: sums stay on the device, checked once per epoch.
                     for key, val in {"loss": out_.loss, **out_.parts}.items():
                         sums[key] = sums.get(key, 0.0) + val.detach().float()

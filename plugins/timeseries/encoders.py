@@ -34,9 +34,9 @@ __all__ = [
 # --------------------------------------------------------------------------- checks
 
 
-def _check_dropout(owner: str, value: object) -> float:
+def _check_dropout(owner: str, value: object, name: str = "dropout") -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= float(value) < 1.0:
-        raise ConfigError(f"{owner}: dropout must be a number in [0, 1), got {value!r}.")
+        raise ConfigError(f"{owner}: {name} must be a number in [0, 1), got {value!r}.")
     return float(value)
 
 
@@ -178,6 +178,11 @@ class DilatedConvEncoder(Encoder):
         kernel_size: convolution kernel size.
         dropout: dropout probability on the per-timestep representation.
         pooling: ``'max'`` (TS2Vec) or ``'mean'`` over the valid steps.
+        mask_ratio: TS2Vec's timestamp masking in latent space: in training only, each step's
+            projected input (after the input projection, before the first block) is set to 0 with
+            this probability, independently per series and step; the step stays in pooling and in
+            the loss, so the encoder must infer it from its context.  0 (the default) turns it off;
+            TS2Vec uses 0.5.  Not applied without gradients or in eval mode.
     """
 
     POOLINGS = ("max", "mean")
@@ -191,10 +196,12 @@ class DilatedConvEncoder(Encoder):
         kernel_size: int = 3,
         dropout: float = 0.1,
         pooling: str = "max",
+        mask_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
         self.in_channels = check_int(owner, "in_channels", in_channels, 1)
+        self.mask_ratio = _check_dropout(owner, mask_ratio, "mask_ratio")
         self.hidden = check_int(owner, "hidden", hidden, 1)
         self.out_dim = check_int(owner, "out_dim", out_dim, 1)
         self.depth = check_int(owner, "depth", depth, 0)
@@ -223,7 +230,10 @@ class DilatedConvEncoder(Encoder):
         valid, in_series = step_masks(x)
         x = x.masked_fill(~valid.unsqueeze(1), 0.0)  # zero missing steps (all channels)
         h = self.input_fc(x.transpose(1, 2))  # B × T × hidden
-        h = h * valid.unsqueeze(-1).to(h.dtype)
+        keep = valid
+        if self.mask_ratio > 0 and self.training and torch.is_grad_enabled():
+            keep = valid & (torch.rand(valid.shape, device=x.device) >= self.mask_ratio)
+        h = h * keep.unsqueeze(-1).to(h.dtype)
         h = h.transpose(1, 2)  # B × hidden × T
         mask = in_series.unsqueeze(1).to(h.dtype)  # B × 1 × T
         for block in self.blocks:

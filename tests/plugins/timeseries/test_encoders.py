@@ -246,6 +246,7 @@ def test_shallow_dilated_encoder_is_local():
         (DilatedConvEncoder, {"in_channels": 1, "dropout": 1.0}),
         (DilatedConvEncoder, {"in_channels": 1, "dropout": -0.1}),
         (DilatedConvEncoder, {"in_channels": 1, "pooling": "cls"}),
+        (DilatedConvEncoder, {"in_channels": 1, "mask_ratio": 1.0}),
         (TransformerEncoder, {"in_channels": 1, "d_model": 30, "nhead": 4}),
         (TransformerEncoder, {"in_channels": 1, "nhead": 0}),
         (TransformerEncoder, {"in_channels": 1, "depth": 0}),
@@ -292,3 +293,30 @@ def test_runs_on_another_device(name):
         enc.train(train)
         out = enc(x)
         assert out.device.type == "meta" and out.shape == (3, 24)
+
+
+def test_latent_mask_zeroes_projected_steps_in_training_only():
+    """TS2Vec's latent timestamp masking: with mask_ratio 1 - ε nearly every step's projected input is 0,
+    so the per-step output no longer depends on the input; eval mode and no-grad embedding are unmasked."""
+    torch.manual_seed(0)
+    enc = DilatedConvEncoder(in_channels=2, hidden=8, out_dim=6, depth=2, dropout=0.0, mask_ratio=0.999999)
+    x, y = torch.randn(3, 2, 20), torch.randn(3, 2, 20)
+    enc.train()
+    hx, valid = enc.forward_timesteps(x)
+    hy, _ = enc.forward_timesteps(y)
+    assert valid.all()  # masked steps stay valid: pooled and contrasted
+    torch.testing.assert_close(hx, hy)  # every step masked: the input does not matter
+    plain = DilatedConvEncoder(in_channels=2, hidden=8, out_dim=6, depth=2, dropout=0.0)
+    plain.load_state_dict(enc.state_dict())
+    enc.eval()
+    torch.testing.assert_close(enc(x), plain.eval()(x), rtol=0, atol=0)
+    enc.train()
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x), plain.train()(x), rtol=0, atol=0)
+    half = DilatedConvEncoder(in_channels=2, hidden=8, out_dim=6, depth=0, dropout=0.0, mask_ratio=0.5).train()
+    seen = []
+    half.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    for _ in range(20):
+        half.forward_timesteps(torch.randn(4, 2, 50))
+    zero = torch.cat([(h.abs().sum(1) == 0).float().flatten() for h in seen])  # steps whose projection is 0
+    assert abs(float(zero.mean()) - 0.5) < 0.05
