@@ -40,6 +40,38 @@ name = "hierarchical"
 name = "timestamp_mask"
 ratio = 0.5
 """,
+    # TS2Vec as its code runs: the timestamp mask in latent space (after the input projection, training
+    # only), no input augmentation, the exported encoder the running average of the weights (SWA), 200 steps.
+    "ts2vec_code": """
+augmentations = []
+weight_average = "swa"
+max_steps = 200
+[loss]
+name = "hierarchical"
+[encoder]
+mask_ratio = 0.5
+""",
+    # the same, keeping the default's 600-step budget
+    "ts2vec_code600": """
+augmentations = []
+weight_average = "swa"
+[loss]
+name = "hierarchical"
+[encoder]
+mask_ratio = 0.5
+""",
+    # the default recipe (instance InfoNCE) with SWA and the latent mask instead of the input one
+    "infonce_swa": """
+weight_average = "swa"
+[[augmentations]]
+name = "scaling"
+sigma = 0.1
+[[augmentations]]
+name = "jitter"
+sigma = 0.03
+[encoder]
+mask_ratio = 0.5
+""",
 }
 
 
